@@ -1,0 +1,190 @@
+/* wsjwt JWT: compact JWS sign and verify (RFC 7515, 7518, 7519, 8725).
+ *
+ * Objects:
+ *   struct wsjwt_key     one key: an HMAC secret, or an RSA / EC / OKP key pair
+ *                        or public key. Prepared once (OpenSSL contexts
+ *                        fetched and keyed at load), reused by every verify.
+ *   struct wsjwt_keyset  keys selected by kid; reference counted so that a
+ *                        running program can swap in a new set while
+ *                        verifications in flight finish with the old one.
+ *   struct wsjwt_policy  what a valid token must satisfy; immutable once built.
+ *   struct wsjwt_jwt     a verified token: header and payload, typed getters.
+ *
+ * "now" is always a parameter (seconds since the epoch): the library never
+ * reads the clock.
+ */
+#ifndef WSJWT_JWT_H
+#define WSJWT_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* JOSE signature algorithms. "none" has no value here: it never verifies. */
+enum wsjwt_alg {
+    WSJWT_ALG_UNKNOWN = 0,
+    WSJWT_ALG_HS256,
+    WSJWT_ALG_HS384,
+    WSJWT_ALG_HS512,
+    WSJWT_ALG_RS256,
+    WSJWT_ALG_RS384,
+    WSJWT_ALG_RS512,
+    WSJWT_ALG_PS256,
+    WSJWT_ALG_PS384,
+    WSJWT_ALG_PS512,
+    WSJWT_ALG_ES256,
+    WSJWT_ALG_ES384,
+    WSJWT_ALG_ES512,
+    WSJWT_ALG_EDDSA,
+    WSJWT_ALG_COUNT
+};
+
+/* Default and absolute caps. */
+#define WSJWT_JWT_DEFAULT_MAX_LEN 8192
+
+/* "HS256", ...; "unknown" for anything else. Static string. */
+WSJWT_API const char *wsjwt_alg_name(enum wsjwt_alg alg);
+
+/* Exact, case-sensitive match of a JOSE name ("HS256"). "none" and every
+ * other name give WSJWT_EJWT_ALG. */
+WSJWT_API int wsjwt_alg_from_name(const char *name, size_t len, enum wsjwt_alg *out);
+
+/* ---- keys ---------------------------------------------------------------- */
+
+struct wsjwt_key;
+struct wsjwt_keyset;
+
+/* An HMAC secret (copied; the copy is wiped on free). An empty secret is
+ * WSJWT_EJWT_EMPTY_KEY. */
+WSJWT_API int wsjwt_key_from_secret(const void *secret, size_t len, struct wsjwt_key **out);
+
+/* Releases a key (NULL is fine); secret material is wiped. */
+WSJWT_API void wsjwt_key_free(struct wsjwt_key *key);
+
+/* Sets the key's kid (copied). */
+WSJWT_API int wsjwt_key_set_kid(struct wsjwt_key *key, const char *kid);
+
+/* The key's kid, or NULL. Lives as long as the key. */
+WSJWT_API const char *wsjwt_key_kid(const struct wsjwt_key *key);
+
+/* An empty key set with one reference. */
+WSJWT_API int wsjwt_keyset_new(struct wsjwt_keyset **out);
+
+/* Adds a key; the set takes ownership of it, on failure too. */
+WSJWT_API int wsjwt_keyset_add(struct wsjwt_keyset *set, struct wsjwt_key *key);
+
+/* Number of keys in the set. */
+WSJWT_API size_t wsjwt_keyset_count(const struct wsjwt_keyset *set);
+
+/* Reference counting (thread-safe). The set is freed when the last
+ * reference goes. */
+WSJWT_API struct wsjwt_keyset *wsjwt_keyset_ref(struct wsjwt_keyset *set);
+WSJWT_API void wsjwt_keyset_unref(struct wsjwt_keyset *set);
+
+/* ---- policy ---------------------------------------------------------------- */
+
+/* Options for wsjwt_policy_new. Zero means "not checked" except where said.
+ * Strings and arrays are copied into the policy. */
+struct wsjwt_policy_opts {
+    const enum wsjwt_alg *algs; /* required, non-empty: the allowed algorithms */
+    size_t n_algs;
+    int64_t leeway;             /* seconds of clock skew tolerated for exp, nbf, iat */
+    int require_exp;            /* a token without exp is refused */
+    int64_t max_age;            /* > 0: iat required, refused when now - iat > max_age + leeway */
+    const char *const *issuers; /* iss must equal one of these */
+    size_t n_issuers;
+    const char *const *audiences; /* aud (string or array) must overlap these */
+    size_t n_audiences;
+    const char *subject;         /* sub must equal this */
+    const char *const *required; /* claims that must be present */
+    size_t n_required;
+    const char *typ;      /* header typ must equal this, case-insensitively */
+    size_t max_token_len; /* 0: WSJWT_JWT_DEFAULT_MAX_LEN */
+};
+
+struct wsjwt_policy;
+
+WSJWT_API int wsjwt_policy_new(const struct wsjwt_policy_opts *opts, struct wsjwt_policy **out);
+WSJWT_API void wsjwt_policy_free(struct wsjwt_policy *policy);
+
+/* ---- verify ---------------------------------------------------------------- */
+
+/* Why a token was refused: the code, the claim or header member concerned
+ * (empty when none) and a human-readable message for logs and the CLI. */
+struct wsjwt_jwt_error {
+    int code;
+    char member[32];
+    char message[160];
+};
+
+struct wsjwt_jwt;
+
+/* Verifies a compact JWS: structure, encoding, JSON (duplicate members
+ * rejected), alg against the policy and the key's type, signature, then the
+ * claims at time `now`. On success *out is a new token object (free it with
+ * wsjwt_jwt_free). On failure returns the code, fills *err when non-NULL, and
+ * leaves *out NULL. Thread-safe for a shared policy and key set. */
+WSJWT_API int wsjwt_jwt_verify(const struct wsjwt_policy *policy, const struct wsjwt_keyset *keys,
+                               const char *token, size_t len, int64_t now, struct wsjwt_jwt **out,
+                               struct wsjwt_jwt_error *err);
+
+WSJWT_API void wsjwt_jwt_free(struct wsjwt_jwt *jwt);
+
+/* The decoded header and payload as JSON text (NUL-terminated, as received).
+ * Live as long as the token object. */
+WSJWT_API const char *wsjwt_jwt_header_json(const struct wsjwt_jwt *jwt);
+WSJWT_API const char *wsjwt_jwt_payload_json(const struct wsjwt_jwt *jwt);
+
+WSJWT_API enum wsjwt_alg wsjwt_jwt_alg(const struct wsjwt_jwt *jwt);
+
+/* Typed getters for payload claims. WSJWT_ENOENT when absent,
+ * WSJWT_EJWT_CLAIM_TYPE when of another type. Strings live as long as the
+ * token object. */
+WSJWT_API int wsjwt_jwt_claim_string(const struct wsjwt_jwt *jwt, const char *name, const char **out);
+WSJWT_API int wsjwt_jwt_claim_int(const struct wsjwt_jwt *jwt, const char *name, int64_t *out);
+WSJWT_API int wsjwt_jwt_claim_bool(const struct wsjwt_jwt *jwt, const char *name, int *out);
+
+/* A header member as a string (kid, typ, ...). */
+WSJWT_API int wsjwt_jwt_header_string(const struct wsjwt_jwt *jwt, const char *name, const char **out);
+
+/* ---- sign ------------------------------------------------------------------ */
+
+struct wsjwt_sign_opts {
+    enum wsjwt_alg alg;       /* required */
+    const char *kid;          /* header kid, or NULL */
+    const char *payload_json; /* a JSON object, or NULL for {} */
+    int64_t now;              /* iat, and the base of expires_in / not_before */
+    int no_iat;               /* do not add iat */
+    int has_expires_in;       /* add exp = now + expires_in */
+    int64_t expires_in;
+    int has_not_before; /* add nbf = now + not_before */
+    int64_t not_before;
+    int allow_weak_key; /* allow HMAC secrets shorter than the hash (RFC 7518 3.2) */
+};
+
+/* Signs. The header is {"alg":...,"typ":"JWT"} plus kid. Claims given by the
+ * options replace those of the same name in the payload. *out is a new
+ * NUL-terminated string (free with wsjwt_free), *out_len its length. */
+WSJWT_API int wsjwt_jwt_sign(const struct wsjwt_key *key, const struct wsjwt_sign_opts *opts, char **out,
+                             size_t *out_len);
+
+/* Frees memory returned by the library. */
+WSJWT_API void wsjwt_free(void *p);
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+/* Durations as jsonwebtoken's expiresIn takes them: "90" (seconds), "90s",
+ * "15m", "12h", "15d", "2w", "1y" (365.25 days). Refuses negatives, empty
+ * input, unknown units and overflow. */
+WSJWT_API int wsjwt_duration_parse(const char *s, size_t len, int64_t *seconds);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
