@@ -134,7 +134,7 @@ const struct wsjwt__http_header *wsjwt__http_find(const struct wsjwt__http_heade
 
 /* Iterate a comma-separated list (RFC 7230 7: "#rule", empty elements and
  * spaces around commas skipped). *cur starts at the value, end is value + len.
- * Returns 1 with *elem/*elem_len set to the next element (trimmed), 0 at the
+ * Returns 1 with *elem and *elem_len set to the next element (trimmed), 0 at the
  * end. */
 int wsjwt__http_list_next(const char **cur, const char *end, const char **elem, size_t *elem_len);
 
