@@ -60,8 +60,73 @@ struct wsjwt_key;
 struct wsjwt_keyset;
 
 /* An HMAC secret (copied; the copy is wiped on free). An empty secret is
- * WSJWT_EJWT_EMPTY_KEY. */
+ * WSJWT_EJWT_EMPTY_KEY. The HMAC contexts are keyed here, once. */
 WSJWT_API int wsjwt_key_from_secret(const void *secret, size_t len, struct wsjwt_key **out);
+
+/* The kinds of key (JWK "kty"). */
+enum wsjwt_key_type {
+    WSJWT_KEY_NONE = 0,
+    WSJWT_KEY_SECRET, /* "oct": HS256/384/512 */
+    WSJWT_KEY_RSA,    /* RS* and PS* */
+    WSJWT_KEY_EC,     /* ES256 (P-256), ES384 (P-384), ES512 (P-521) */
+    WSJWT_KEY_OKP     /* EdDSA (Ed25519, Ed448) */
+};
+
+/* One key from its text or bytes, the format detected from the content:
+ * PEM (SPKI "PUBLIC KEY", PKCS#1 "RSA PUBLIC KEY", PKCS#8 and traditional
+ * private keys, "CERTIFICATE": its public key), DER of the same, or a JWK
+ * (JSON object with "kty"; "oct" is an HMAC secret). The first PEM block is
+ * used. Public keys are validated (point on the curve, RSA exponent, RSA
+ * modulus >= 2048 bits: WSJWT_EJWT_WEAK_KEY below). Encrypted private keys
+ * are not supported. Returns 0, WSJWT_EJWT_KEY_FORMAT (not a key we read),
+ * WSJWT_EJWT_WEAK_KEY, WSJWT_EJWT_EMPTY_KEY, WSJWT_EUNSUPPORTED (a curve or
+ * type we do not support), WSJWT_ENOMEM. */
+WSJWT_API int wsjwt_key_parse(const void *data, size_t len, struct wsjwt_key **out);
+
+/* A key set from text: a JWKS ({"keys":[...]}: every key, keys of unknown
+ * kty or with "use" other than "sig" are skipped; at least one must load), a
+ * single JWK, or PEM/DER (one key), detected from the content. Returns the
+ * codes of wsjwt_key_parse; *out has one reference. */
+WSJWT_API int wsjwt_keyset_parse(const void *data, size_t len, struct wsjwt_keyset **out);
+
+/* A new random key for `alg`: HS*: a secret of the hash's size from
+ * OpenSSL's RAND; RS/PS: RSA 2048; ES*: the matching curve; EdDSA: Ed25519. */
+WSJWT_API int wsjwt_key_generate(enum wsjwt_alg alg, struct wsjwt_key **out);
+
+WSJWT_API enum wsjwt_key_type wsjwt_key_type(const struct wsjwt_key *key);
+
+/* 1 when the key holds private material (a secret, or a private key). */
+WSJWT_API int wsjwt_key_has_private(const struct wsjwt_key *key);
+
+/* 1 when `alg` may be used with this key: the key type fits (RSA for RS/PS,
+ * the matching curve for ES*, Ed25519/Ed448 for EdDSA, a secret for HS*) and
+ * the key's own alg (JWK "alg", or wsjwt_key_set_alg) does not say otherwise. */
+WSJWT_API int wsjwt_key_fits(const struct wsjwt_key *key, enum wsjwt_alg alg);
+
+/* 1 when the key is an HMAC secret shorter than alg's hash output (RFC 7518
+ * 3.2): verification accepts it, signing refuses it unless allow_weak_key. */
+WSJWT_API int wsjwt_key_is_weak(const struct wsjwt_key *key, enum wsjwt_alg alg);
+
+/* Restricts the key to one algorithm (as a JWK "alg" does). */
+WSJWT_API int wsjwt_key_set_alg(struct wsjwt_key *key, enum wsjwt_alg alg);
+
+/* The key's own algorithm (JWK "alg"), or WSJWT_ALG_UNKNOWN. */
+WSJWT_API enum wsjwt_alg wsjwt_key_alg(const struct wsjwt_key *key);
+
+/* Exports. Each returns a new NUL-terminated string in *out (free with
+ * wsjwt_free), its length in *out_len.
+ *   wsjwt_key_secret_b64url: the HMAC secret, base64url without padding
+ *     (WSJWT_EJWT_KEY_TYPE for other keys).
+ *   wsjwt_key_public_pem: the public key as PEM SPKI (not for secrets).
+ *   wsjwt_key_private_pem: the private key as PEM PKCS#8, unencrypted.
+ *   wsjwt_key_public_jwk: the public key as a JWK with kid, alg and
+ *     "use":"sig" when known (an "oct" JWK with k for a secret).
+ *   wsjwt_keyset_public_jwks: {"keys":[...]} of every key's public JWK. */
+WSJWT_API int wsjwt_key_secret_b64url(const struct wsjwt_key *key, char **out, size_t *out_len);
+WSJWT_API int wsjwt_key_public_pem(const struct wsjwt_key *key, char **out, size_t *out_len);
+WSJWT_API int wsjwt_key_private_pem(const struct wsjwt_key *key, char **out, size_t *out_len);
+WSJWT_API int wsjwt_key_public_jwk(const struct wsjwt_key *key, char **out, size_t *out_len);
+WSJWT_API int wsjwt_keyset_public_jwks(const struct wsjwt_keyset *set, char **out, size_t *out_len);
 
 /* Releases a key (NULL is fine); secret material is wiped. */
 WSJWT_API void wsjwt_key_free(struct wsjwt_key *key);
@@ -81,10 +146,34 @@ WSJWT_API int wsjwt_keyset_add(struct wsjwt_keyset *set, struct wsjwt_key *key);
 /* Number of keys in the set. */
 WSJWT_API size_t wsjwt_keyset_count(const struct wsjwt_keyset *set);
 
+/* The i-th key (borrowed), or NULL past the end. */
+WSJWT_API const struct wsjwt_key *wsjwt_keyset_get(const struct wsjwt_keyset *set, size_t i);
+
+/* At most this many keys in a set (wsjwt_keyset_add: WSJWT_ETOOBIG), and at
+ * most this many candidate keys tried for a token without kid. */
+#define WSJWT_KEYSET_MAX_KEYS  256
+#define WSJWT_KEYSET_MAX_TRIES 8
+
 /* Reference counting (thread-safe). The set is freed when the last
  * reference goes. */
 WSJWT_API struct wsjwt_keyset *wsjwt_keyset_ref(struct wsjwt_keyset *set);
 WSJWT_API void wsjwt_keyset_unref(struct wsjwt_keyset *set);
+
+/* Rotation. A keyring holds the current key set. wsjwt_keyring_current
+ * returns a new reference to it (release with wsjwt_keyset_unref); a
+ * verification holds that reference while it runs, so wsjwt_keyring_swap can
+ * install a new set at any time from any thread: verifications in flight
+ * finish with the old set, which is freed when its last reference goes. */
+struct wsjwt_keyring;
+
+/* A keyring holding `initial` (it takes the caller's reference; NULL for an
+ * empty set). */
+WSJWT_API int wsjwt_keyring_new(struct wsjwt_keyset *initial, struct wsjwt_keyring **out);
+WSJWT_API void wsjwt_keyring_free(struct wsjwt_keyring *ring);
+WSJWT_API struct wsjwt_keyset *wsjwt_keyring_current(struct wsjwt_keyring *ring);
+/* Installs `set` (takes the caller's reference) and drops the ring's
+ * reference to the previous one. */
+WSJWT_API int wsjwt_keyring_swap(struct wsjwt_keyring *ring, struct wsjwt_keyset *set);
 
 /* ---- policy ---------------------------------------------------------------- */
 
@@ -93,9 +182,10 @@ WSJWT_API void wsjwt_keyset_unref(struct wsjwt_keyset *set);
 struct wsjwt_policy_opts {
     const enum wsjwt_alg *algs; /* required, non-empty: the allowed algorithms */
     size_t n_algs;
-    int64_t leeway;             /* seconds of clock skew tolerated for exp, nbf, iat */
+    int64_t leeway;             /* seconds of clock skew tolerated for exp, nbf, iat (>= 0) */
     int require_exp;            /* a token without exp is refused */
-    int64_t max_age;            /* > 0: iat required, refused when now - iat > max_age + leeway */
+    int64_t max_age;            /* > 0: iat required; refused when now >= iat + max_age + leeway (as
+                                   jsonwebtoken's maxAge) or when iat > now + leeway */
     const char *const *issuers; /* iss must equal one of these */
     size_t n_issuers;
     const char *const *audiences; /* aud (string or array) must overlap these */
@@ -176,12 +266,30 @@ WSJWT_API int wsjwt_jwt_sign(const struct wsjwt_key *key, const struct wsjwt_sig
 /* Frees memory returned by the library. */
 WSJWT_API void wsjwt_free(void *p);
 
+/* Decodes a token's header and payload WITHOUT verifying anything (for
+ * display only: never trust the result). *header_json and *payload_json are
+ * new NUL-terminated strings (wsjwt_free), either may be NULL when not
+ * wanted. Returns WSJWT_EJWT_MALFORMED, WSJWT_EJWT_ENCODING,
+ * WSJWT_EJWT_TOO_LARGE (over WSJWT_JWT_DEFAULT_MAX_LEN * 8). */
+WSJWT_API int wsjwt_jwt_decode_unverified(const char *token, size_t len, char **header_json,
+                                          char **payload_json);
+
 /* ---- helpers ----------------------------------------------------------------- */
 
 /* Durations as jsonwebtoken's expiresIn takes them: "90" (seconds), "90s",
  * "15m", "12h", "15d", "2w", "1y" (365.25 days). Refuses negatives, empty
  * input, unknown units and overflow. */
 WSJWT_API int wsjwt_duration_parse(const char *s, size_t len, int64_t *seconds);
+
+/* base64url without padding (RFC 4648 5), as JWS uses it. *out is a new
+ * NUL-terminated string (wsjwt_free). */
+WSJWT_API int wsjwt_b64url_encode(const void *data, size_t len, char **out, size_t *out_len);
+
+/* Lenient base64 decoding for secrets given on a command line or in a file:
+ * the standard or the URL-safe alphabet, padding optional (but correct when
+ * present), no whitespace. *out is new memory (wsjwt_free; wipe it first:
+ * it is a secret), *out_len its length. WSJWT_EJWT_ENCODING when not base64. */
+WSJWT_API int wsjwt_base64_decode(const char *s, size_t len, unsigned char **out, size_t *out_len);
 
 #ifdef __cplusplus
 }
