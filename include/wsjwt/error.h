@@ -48,6 +48,8 @@ extern "C" {
     X(ESHUTDOWN, -12, 503, 1001, "shutting down")                                                            \
     X(EOVERFLOW, -13, 500, 1011, "arithmetic overflow")                                                      \
     X(EBACKPRESSURE, -14, 0, 1013, "send queue over its cap")                                                \
+    X(ECONNECT, -15, 0, 0, "connection failed")                                                              \
+    X(ERESOLVE, -16, 0, 0, "name resolution failed")                                                         \
     /* JWT (RFC 7515, 7519, 8725) */                                                                         \
     X(EJWT_MALFORMED, -100, 401, 1008, "jwt malformed")                                                      \
     X(EJWT_ENCODING, -101, 401, 1008, "invalid base64url encoding")                                          \
