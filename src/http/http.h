@@ -325,8 +325,8 @@ struct wsjwt__ws_client_result {
  *   0                     *out filled.
  *   WSJWT_EHTTP_STATUS    status is not 101 (the application reads
  *                         res->status and res->headers, e.g. 401).
- *   WSJWT_EHTTP_RESPONSE  Upgrade lacks "websocket" or Connection lacks
- *                         "Upgrade".
+ *   WSJWT_EHTTP_RESPONSE  Upgrade lacks "websocket", Connection lacks
+ *                         "Upgrade", or Sec-WebSocket-Extensions repeated.
  *   WSJWT_EHTTP_ACCEPT    Sec-WebSocket-Accept missing, repeated or wrong.
  *   WSJWT_EHTTP_PROTOCOL  a subprotocol that was not offered, more than one,
  *                         or one when none was offered. */

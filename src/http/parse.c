@@ -1,0 +1,316 @@
+/* Incremental HTTP/1.1 head parsing (RFC 7230 sections 3.1 and 3.2), zero
+ * copy, for requests (server) and responses (client).
+ *
+ * Two passes by design: while the head is incomplete, each call only scans
+ * the new bytes for the end of the head (CRLF CRLF), so a head trickling in
+ * byte by byte costs O(n) in total; once complete, the head is parsed once.
+ * A bare LF is refused as soon as it is seen (RFC 7230 3.5 lets a recipient
+ * accept it, but a strict parser refusing it early never waits for a CRLF
+ * CRLF that a bare-LF client will not send). */
+#include "http/http.h"
+
+#include <string.h>
+
+void wsjwt__http_parser_init(struct wsjwt__http_parser *p, size_t max_head, size_t max_headers)
+{
+    p->max_head = max_head ? max_head : WSJWT_HTTP_DEFAULT_MAX_HEAD;
+    p->max_headers = max_headers ? max_headers : WSJWT_HTTP_DEFAULT_MAX_HEADERS;
+    p->scanned = 0;
+}
+
+/* Find the end of the head in buf[0..len). Returns 0 with *head_len,
+ * WSJWT_EAGAIN, WSJWT_EHTTP_HEAD_TOO_LARGE or `malformed` (a bare LF). */
+static int find_end(struct wsjwt__http_parser *p, const char *buf, size_t len, size_t *head_len,
+                    int malformed)
+{
+    size_t limit = len < p->max_head ? len : p->max_head;
+    size_t i = p->scanned;
+    while (i < limit) {
+        const char *q = memchr(buf + i, '\n', limit - i);
+        if (!q)
+            break;
+        size_t pos = (size_t)(q - buf);
+        if (pos == 0 || buf[pos - 1] != '\r')
+            return malformed;
+        if (pos >= 3 && buf[pos - 2] == '\n' && buf[pos - 3] == '\r') {
+            *head_len = pos + 1;
+            p->scanned = pos + 1;
+            return 0;
+        }
+        i = pos + 1;
+    }
+    p->scanned = limit;
+    /* The head's end would lie past max_head bytes. */
+    if (len >= p->max_head)
+        return WSJWT_EHTTP_HEAD_TOO_LARGE;
+    return WSJWT_EAGAIN;
+}
+
+/* RFC 7230 3.2.6 tchar. */
+static int is_tchar(unsigned char c)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return 1;
+    return c != 0 && memchr(extra, c, sizeof(extra) - 1) != NULL;
+}
+
+/* Parse "HTTP/1.x" at *pp; returns x, -1 for bad syntax, -2 for a version
+ * that is well formed but not HTTP/1.1 or a later 1.x. */
+static int parse_version(const char **pp, const char *end)
+{
+    const char *p = *pp;
+    if (end - p < 8 || memcmp(p, "HTTP/", 5) != 0)
+        return -1;
+    char maj = p[5], dot = p[6], min = p[7];
+    if (maj < '0' || maj > '9' || dot != '.' || min < '0' || min > '9')
+        return -1;
+    *pp = p + 8;
+    if (maj != '1' || min == '0')
+        return -2;
+    return min - '0';
+}
+
+/* Header lines from *pp up to and including the empty line that ends the
+ * head (the head is known complete: it ends in CRLF CRLF). */
+static int parse_headers(const struct wsjwt__http_parser *ps, const char *p, const char *end,
+                         struct wsjwt__http_header *headers, size_t *num, int malformed)
+{
+    size_t n = 0;
+    for (;;) {
+        if (end - p < 2)
+            return malformed;
+        if (p[0] == '\r') {
+            if (p[1] != '\n')
+                return malformed;
+            p += 2;
+            break;
+        }
+        /* RFC 7230 3.2.4: obs-fold (a line starting with SP or HTAB) is
+         * refused; no whitespace between the name and the colon. */
+        const char *name = p;
+        while (p < end && is_tchar((unsigned char)*p))
+            p++;
+        if (p == name || p == end || *p != ':')
+            return malformed;
+        size_t name_len = (size_t)(p - name);
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *value = p;
+        const char *vend = p; /* one past the last non-OWS byte */
+        for (; p < end; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c == '\r')
+                break;
+            /* field-vchar, SP, HTAB, obs-text; other controls are refused
+             * (a NUL or a DEL in a header smuggles nothing past us). */
+            if ((c < 0x20 && c != '\t') || c == 0x7F)
+                return malformed;
+            if (c != ' ' && c != '\t')
+                vend = p + 1;
+        }
+        if (end - p < 2 || p[1] != '\n')
+            return malformed;
+        p += 2;
+        if (n == ps->max_headers)
+            return WSJWT_EHTTP_TOO_MANY_HEADERS;
+        headers[n].name = name;
+        headers[n].name_len = name_len;
+        headers[n].value = value;
+        headers[n].value_len = (size_t)(vend - value);
+        n++;
+    }
+    if (p != end)
+        return malformed; /* cannot happen: the head ends at its first CRLF CRLF */
+    *num = n;
+    return 0;
+}
+
+int wsjwt__http_request_parse(struct wsjwt__http_parser *ps, const char *buf, size_t len,
+                              struct wsjwt__http_header *headers, size_t headers_cap,
+                              struct wsjwt__http_request *req, size_t *head_len)
+{
+    const int bad = WSJWT_EHTTP_MALFORMED;
+    size_t hl = 0;
+    *head_len = 0;
+    int rc = headers_cap < ps->max_headers ? WSJWT_EINVAL : find_end(ps, buf, len, &hl, bad);
+    if (rc)
+        return rc;
+
+    const char *p = buf, *end = buf + hl;
+    /* request-line = method SP request-target SP HTTP-version CRLF */
+    req->method = p;
+    while (p < end && is_tchar((unsigned char)*p))
+        p++;
+    if (p == req->method || *p != ' ')
+        return bad;
+    req->method_len = (size_t)(p - req->method);
+    p++;
+    /* Only origin-form ("/path?query", 5.3.1): what a WebSocket client
+     * sends. Visible ASCII only. */
+    req->target = p;
+    if (*p != '/')
+        return bad;
+    req->query = NULL;
+    req->query_len = 0;
+    for (; p < end && *p != ' '; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7F)
+            return bad;
+        if (c == '?' && !req->query)
+            req->query = p + 1;
+    }
+    if (p == end)
+        return bad;
+    req->target_len = (size_t)(p - req->target);
+    req->path = req->target;
+    if (req->query) {
+        req->path_len = (size_t)(req->query - 1 - req->target);
+        req->query_len = (size_t)(p - req->query);
+    } else {
+        req->path_len = req->target_len;
+    }
+    p++;
+    int minor = parse_version(&p, end);
+    if (minor == -1)
+        return bad;
+    if (minor == -2)
+        return WSJWT_EHTTP_VERSION;
+    if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
+        return bad;
+    p += 2;
+    req->minor_version = minor;
+    req->headers = headers;
+    req->num_headers = 0;
+    rc = parse_headers(ps, p, end, headers, &req->num_headers, bad);
+    if (rc)
+        return rc;
+    *head_len = hl;
+    return 0;
+}
+
+int wsjwt__http_response_parse(struct wsjwt__http_parser *ps, const char *buf, size_t len,
+                               struct wsjwt__http_header *headers, size_t headers_cap,
+                               struct wsjwt__http_response *res, size_t *head_len)
+{
+    const int bad = WSJWT_EHTTP_RESPONSE;
+    size_t hl = 0;
+    *head_len = 0;
+    int rc = headers_cap < ps->max_headers ? WSJWT_EINVAL : find_end(ps, buf, len, &hl, bad);
+    if (rc)
+        return rc;
+
+    const char *p = buf, *end = buf + hl;
+    /* status-line = HTTP-version SP status-code SP reason-phrase CRLF */
+    int minor = parse_version(&p, end);
+    if (minor < 0)
+        return bad;
+    if (end - p < 4 || p[0] != ' ')
+        return bad;
+    int status = 0;
+    for (int i = 1; i <= 3; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return bad;
+        status = status * 10 + (p[i] - '0');
+    }
+    if (status < 100)
+        return bad;
+    p += 4;
+    /* The reason may be empty; some servers even omit the SP before it. */
+    if (*p == ' ')
+        p++;
+    res->reason = p;
+    for (; p < end && *p != '\r'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if ((c < 0x20 && c != '\t') || c == 0x7F)
+            return bad;
+    }
+    if (end - p < 2 || p[1] != '\n')
+        return bad;
+    res->reason_len = (size_t)(p - res->reason);
+    p += 2;
+    res->minor_version = minor;
+    res->status = status;
+    res->headers = headers;
+    res->num_headers = 0;
+    rc = parse_headers(ps, p, end, headers, &res->num_headers, bad);
+    if (rc)
+        return rc;
+    *head_len = hl;
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+static int ieq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return 0;
+    for (size_t i = 0; i < alen; i++)
+        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+            return 0;
+    return 1;
+}
+
+int wsjwt__http_name_eq(const char *a, size_t alen, const char *b)
+{
+    return ieq(a, alen, b, strlen(b));
+}
+
+const struct wsjwt__http_header *wsjwt__http_find(const struct wsjwt__http_header *headers, size_t n,
+                                                  const char *name, size_t *pos)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = *pos; i < n; i++) {
+        if (ieq(headers[i].name, headers[i].name_len, name, nlen)) {
+            *pos = i + 1;
+            return &headers[i];
+        }
+    }
+    *pos = n;
+    return NULL;
+}
+
+int wsjwt__http_list_next(const char **cur, const char *end, const char **elem, size_t *elem_len)
+{
+    const char *p = *cur;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        if (p >= end) {
+            *cur = end;
+            return 0;
+        }
+        const char *s = p;
+        while (p < end && *p != ',')
+            p++;
+        const char *e = p;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        *cur = p;
+        *elem = s;
+        *elem_len = (size_t)(e - s);
+        return 1;
+    }
+}
+
+int wsjwt__http_has_token(const struct wsjwt__http_header *headers, size_t n, const char *name,
+                          const char *token)
+{
+    size_t pos = 0, tlen = strlen(token);
+    const struct wsjwt__http_header *h;
+    while ((h = wsjwt__http_find(headers, n, name, &pos))) {
+        const char *cur = h->value, *e;
+        size_t elen;
+        while (wsjwt__http_list_next(&cur, h->value + h->value_len, &e, &elen))
+            if (ieq(e, elen, token, tlen))
+                return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,363 @@
+/* WebSocket frame decoder, masking, close payloads and encoder
+ * (RFC 6455 sections 5 and 7). See ws.h for the contract. */
+#include "ws/ws.h"
+
+#include <string.h>
+
+#include "ws/utf8.h"
+
+void wsjwt__ws_config_init(struct wsjwt__ws_config *cfg, int server)
+{
+    cfg->max_message = WSJWT__WS_DEFAULT_MAX_MESSAGE;
+    cfg->max_fragments = WSJWT__WS_DEFAULT_MAX_FRAGMENTS;
+    cfg->server = server ? 1 : 0;
+    cfg->allow_rsv1 = 0;
+}
+
+void wsjwt__ws_decoder_init(struct wsjwt__ws_decoder *d, const struct wsjwt__ws_config *cfg)
+{
+    memset(d, 0, sizeof(*d));
+    d->cfg = cfg;
+}
+
+unsigned wsjwt__ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], unsigned phase)
+{
+    phase &= 3u;
+    if (len >= 64) {
+        /* Long payloads: reach 8-byte alignment first so the word loop does
+         * aligned loads and stores (short ones are not worth the branches;
+         * memcpy keeps unaligned words correct on every target). */
+        while ((uintptr_t)data & 7u) {
+            *data++ ^= mask[phase];
+            phase = (phase + 1) & 3u;
+            len--;
+        }
+    }
+    if (len >= 8) {
+        /* The mask repeated from the current phase; 8 is a multiple of 4, so
+         * the phase is the same after every word. */
+        uint8_t m8[8];
+        for (unsigned i = 0; i < 8; i++)
+            m8[i] = mask[(phase + i) & 3u];
+        uint64_t m;
+        memcpy(&m, m8, 8);
+        for (; len >= 8; len -= 8, data += 8) {
+            uint64_t w;
+            memcpy(&w, data, 8);
+            w ^= m;
+            memcpy(data, &w, 8);
+        }
+    }
+    for (; len; len--) {
+        *data++ ^= mask[phase];
+        phase = (phase + 1) & 3u;
+    }
+    return phase;
+}
+
+int wsjwt__ws_close_code_valid(unsigned code)
+{
+    /* RFC 6455 7.4.1 defines 1000-1003 and 1007-1011; IANA registered
+     * 1012-1014. 1004 is reserved, 1005, 1006 and 1015 must never be sent,
+     * 0-999 are unused, 1016-2999 are reserved for future RFCs, 3000-3999
+     * are registered by libraries and 4000-4999 are private. */
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+int wsjwt__ws_close_parse(const uint8_t *payload, size_t len, uint16_t *code, const uint8_t **reason,
+                          size_t *reason_len)
+{
+    *code = 0;
+    *reason = payload;
+    *reason_len = 0;
+    if (len == 0)
+        return 0;
+    /* RFC 6455 5.5.1: a body starts with a 2-byte code; 1 byte cannot be one.
+     * Control payloads are at most 125 bytes (5.5). */
+    if (len == 1 || len > WSJWT__WS_MAX_CONTROL)
+        return WSJWT_EWS_CLOSE_PAYLOAD;
+    unsigned c = ((unsigned)payload[0] << 8) | payload[1];
+    if (!wsjwt__ws_close_code_valid(c))
+        return WSJWT_EWS_CLOSE_CODE;
+    /* 5.5.1: the reason is UTF-8 (7.1.6); invalid text fails with 1007. */
+    if (!wsjwt__utf8_valid(payload + 2, len - 2))
+        return WSJWT_EWS_UTF8;
+    *code = (uint16_t)c;
+    *reason = payload + 2;
+    *reason_len = len - 2;
+    return 0;
+}
+
+int wsjwt__ws_close_build(uint8_t *out, unsigned code, const char *reason, size_t reason_len, size_t *len)
+{
+    *len = 0;
+    if (code == 0)
+        return reason_len ? WSJWT_EINVAL : 0;
+    if (!wsjwt__ws_close_code_valid(code))
+        return WSJWT_EINVAL;
+    /* 125 - 2 bytes of code. Cut before a continuation byte so a reason that
+     * was valid UTF-8 stays valid. */
+    size_t max = WSJWT__WS_MAX_CONTROL - 2;
+    if (reason_len > max) {
+        reason_len = max;
+        while (reason_len && ((uint8_t)reason[reason_len] & 0xC0u) == 0x80u)
+            reason_len--;
+    }
+    out[0] = (uint8_t)(code >> 8);
+    out[1] = (uint8_t)code;
+    if (reason_len)
+        memcpy(out + 2, reason, reason_len);
+    *len = 2 + reason_len;
+    return 0;
+}
+
+/* ---- decoder ----------------------------------------------------------- */
+
+/* Continue the current data frame's payload with the bytes at in/len. */
+static int payload(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len, size_t *used,
+                   struct wsjwt__ws_event *ev)
+{
+    size_t n = len;
+    if ((uint64_t)n > d->remaining)
+        n = (size_t)d->remaining;
+    if (n == 0 && d->remaining)
+        return WSJWT_EAGAIN;
+    if (d->masked)
+        d->phase = (uint8_t)wsjwt__ws_mask(in, n, d->mask, d->phase);
+    d->remaining -= n;
+    int last = d->remaining == 0;
+    if (d->msg_opcode == WSJWT__WS_TEXT && !(d->msg_flags & WSJWT__WS_COMPRESSED)) {
+        d->utf8 = wsjwt__utf8_feed(d->utf8, in, n);
+        /* 5.6/8.1: fail fast at the first bad byte, and a message must not
+         * end inside a character. */
+        if (d->utf8 == WSJWT__UTF8_REJECT || (last && d->frame_fin && d->utf8 != WSJWT__UTF8_ACCEPT))
+            return WSJWT_EWS_UTF8;
+    }
+    uint8_t flags = d->msg_flags;
+    if (d->msg_new)
+        flags |= WSJWT__WS_MSG_FIRST;
+    if (d->frame_new)
+        flags |= WSJWT__WS_FRAME_FIRST;
+    ev->data = in;
+    ev->len = n;
+    ev->opcode = d->msg_opcode;
+    ev->close_code = 0;
+    d->msg_new = 0;
+    d->frame_new = 0;
+    if (last) {
+        flags |= WSJWT__WS_FRAME_LAST;
+        d->in_frame = 0;
+        if (d->frame_fin) {
+            flags |= WSJWT__WS_MSG_LAST;
+            d->msg_opcode = 0;
+        }
+    }
+    ev->flags = flags;
+    *used += n;
+    return 0;
+}
+
+int wsjwt__ws_decode(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len, size_t *used,
+                     struct wsjwt__ws_event *ev)
+{
+    *used = 0;
+    if (d->in_frame)
+        return payload(d, in, len, used, ev);
+    if (len < 2)
+        return WSJWT_EAGAIN;
+
+    const struct wsjwt__ws_config *cfg = d->cfg;
+    unsigned b0 = in[0], b1 = in[1];
+    unsigned opcode = b0 & 0x0Fu;
+    unsigned rsv = b0 & 0x70u;
+    unsigned fin = b0 & WSJWT__WS_FIN;
+    unsigned masked = b1 & 0x80u;
+    unsigned len7 = b1 & 0x7Fu;
+
+    /* Everything the first two bytes decide, checked before waiting for
+     * more, in a fixed order so the error never depends on the split. */
+    if (opcode & 0x8u) {
+        /* 5.5: control frames. 5.2: opcodes 0xB-0xF are reserved. */
+        if (opcode > WSJWT__WS_PONG)
+            return WSJWT_EWS_OPCODE;
+        if (!fin)
+            return WSJWT_EWS_CONTROL_FRAGMENTED;
+        if (len7 > WSJWT__WS_MAX_CONTROL)
+            return WSJWT_EWS_CONTROL_TOO_BIG;
+        /* RFC 7692 6: RSV1 marks a compressed data message, never a control
+         * frame; RSV2 and RSV3 have no extension here. */
+        if (rsv)
+            return WSJWT_EWS_RSV;
+    } else {
+        if (opcode > WSJWT__WS_BINARY)
+            return WSJWT_EWS_OPCODE; /* 0x3-0x7 reserved */
+        /* 5.4: a continuation needs an open message; a new message may not
+         * start inside one. */
+        if (opcode == WSJWT__WS_CONT) {
+            if (!d->msg_opcode)
+                return WSJWT_EWS_CONTINUATION;
+        } else if (d->msg_opcode) {
+            return WSJWT_EWS_INTERLEAVED;
+        }
+        /* 5.2: RSV bits only with an extension that defines them. RFC 7692
+         * 6.1: RSV1 only on a message's first frame. */
+        if (rsv && (rsv != WSJWT__WS_RSV1 || !cfg->allow_rsv1 || opcode == WSJWT__WS_CONT))
+            return WSJWT_EWS_RSV;
+    }
+    /* 5.1: a client masks every frame, a server none. */
+    if (cfg->server) {
+        if (!masked)
+            return WSJWT_EWS_UNMASKED;
+    } else if (masked) {
+        return WSJWT_EWS_MASKED;
+    }
+
+    size_t hlen = 2;
+    uint64_t plen = len7;
+    if (len7 == 126) {
+        if (len < 4)
+            return WSJWT_EAGAIN;
+        plen = ((uint64_t)in[2] << 8) | in[3];
+        /* 5.2: "the minimal number of bytes MUST be used". */
+        if (plen < 126)
+            return WSJWT_EWS_FRAME_LENGTH;
+        hlen = 4;
+    } else if (len7 == 127) {
+        if (len < 10)
+            return WSJWT_EAGAIN;
+        plen = 0;
+        for (unsigned i = 2; i < 10; i++)
+            plen = (plen << 8) | in[i];
+        /* 5.2: the most significant bit MUST be 0. */
+        if ((plen >> 63) || plen <= 0xFFFFu)
+            return WSJWT_EWS_FRAME_LENGTH;
+        hlen = 10;
+    }
+
+    if (!(opcode & 0x8u)) {
+        /* Caps, decided at the header so an oversized message costs nothing.
+         * msg_bytes <= max_message always holds, so no overflow. */
+        uint64_t have = opcode == WSJWT__WS_CONT ? d->msg_bytes : 0;
+        uint32_t frags = opcode == WSJWT__WS_CONT ? d->fragments : 0;
+        if (frags >= cfg->max_fragments)
+            return WSJWT_EWS_TOO_MANY_FRAGMENTS;
+        if (plen > cfg->max_message - have)
+            return WSJWT_EWS_MESSAGE_TOO_BIG;
+    }
+
+    if (masked) {
+        if (len < hlen + 4)
+            return WSJWT_EAGAIN;
+        memcpy(d->mask, in + hlen, 4);
+        hlen += 4;
+    }
+
+    if (opcode & 0x8u) {
+        /* Control frames are delivered whole (at most 125 bytes): the shell
+         * keeps a partial one, the decoder keeps nothing. */
+        if (len - hlen < plen)
+            return WSJWT_EAGAIN;
+        uint8_t *p = in + hlen;
+        size_t n = (size_t)plen;
+        if (masked)
+            wsjwt__ws_mask(p, n, d->mask, 0);
+        ev->close_code = 0;
+        if (opcode == WSJWT__WS_CLOSE) {
+            const uint8_t *reason;
+            size_t reason_len;
+            int rc = wsjwt__ws_close_parse(p, n, &ev->close_code, &reason, &reason_len);
+            if (rc)
+                return rc;
+        }
+        ev->data = p;
+        ev->len = n;
+        ev->opcode = (uint8_t)opcode;
+        ev->flags = WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST | WSJWT__WS_FRAME_FIRST | WSJWT__WS_FRAME_LAST;
+        *used = hlen + n;
+        return 0;
+    }
+
+    /* A data frame: consume its header, then as much payload as is here. */
+    if (opcode != WSJWT__WS_CONT) {
+        d->msg_opcode = (uint8_t)opcode;
+        d->msg_flags = (rsv & WSJWT__WS_RSV1) ? WSJWT__WS_COMPRESSED : 0;
+        d->msg_new = 1;
+        d->msg_bytes = 0;
+        d->fragments = 0;
+        d->utf8 = WSJWT__UTF8_ACCEPT;
+    }
+    d->fragments++;
+    d->msg_bytes += plen;
+    d->remaining = plen;
+    d->masked = masked ? 1 : 0;
+    d->phase = 0;
+    d->in_frame = 1;
+    d->frame_fin = fin ? 1 : 0;
+    d->frame_new = 1;
+    *used = hlen;
+    return payload(d, in + hlen, len - hlen, used, ev);
+}
+
+/* ---- encoder ------------------------------------------------------------ */
+
+size_t wsjwt__ws_header_size(uint64_t len, int masked)
+{
+    size_t n = len < 126 ? 2 : len <= 0xFFFFu ? 4 : 10;
+    return n + (masked ? 4 : 0);
+}
+
+size_t wsjwt__ws_frame_size(size_t len, int masked)
+{
+    size_t h = wsjwt__ws_header_size(len, masked);
+    return len > SIZE_MAX - h ? SIZE_MAX : h + len;
+}
+
+int wsjwt__ws_write_header(uint8_t *out, size_t cap, unsigned first, uint64_t len, const uint8_t *mask,
+                           size_t *written)
+{
+    *written = 0;
+    if (len >> 63)
+        return WSJWT_EINVAL;
+    size_t h = wsjwt__ws_header_size(len, mask != NULL);
+    if (cap < h)
+        return WSJWT_ETOOBIG;
+    uint8_t mbit = mask ? 0x80 : 0;
+    out[0] = (uint8_t)first;
+    size_t i;
+    if (len < 126) {
+        out[1] = (uint8_t)(mbit | len);
+        i = 2;
+    } else if (len <= 0xFFFFu) {
+        out[1] = (uint8_t)(mbit | 126);
+        out[2] = (uint8_t)(len >> 8);
+        out[3] = (uint8_t)len;
+        i = 4;
+    } else {
+        out[1] = (uint8_t)(mbit | 127);
+        for (unsigned k = 0; k < 8; k++)
+            out[2 + k] = (uint8_t)(len >> (56 - 8 * k));
+        i = 10;
+    }
+    if (mask)
+        memcpy(out + i, mask, 4);
+    *written = h;
+    return 0;
+}
+
+int wsjwt__ws_write_frame(uint8_t *out, size_t cap, unsigned first, const uint8_t *payload_, size_t len,
+                          const uint8_t *mask, size_t *written)
+{
+    size_t h;
+    *written = 0;
+    if (wsjwt__ws_frame_size(len, mask != NULL) > cap)
+        return WSJWT_ETOOBIG;
+    int rc = wsjwt__ws_write_header(out, cap, first, len, mask, &h);
+    if (rc)
+        return rc;
+    if (len)
+        memcpy(out + h, payload_, len);
+    if (mask)
+        wsjwt__ws_mask(out + h, len, mask, 0);
+    *written = h + len;
+    return 0;
+}
