@@ -4,10 +4,12 @@
 set -eu
 bin=${1:-build/wsjwt}
 if [ -z "${JWT_SECRET:-}" ]; then
-    JWT_SECRET=$(head -c 32 /dev/urandom | base64 | tr -d '=\n' | tr '+/' '-_')
-    echo "run: JWT_SECRET was unset; using a development secret for this run"
+    JWT_SECRET=$("$bin" keygen --alg HS256)
+    echo "run: JWT_SECRET was unset; using a fresh development secret for this run (wsjwt keygen --alg HS256)"
 fi
 export JWT_SECRET
+echo "run: wsjwt sign --claim name=firecamp --expires 15d"
 token=$("$bin" sign --claim name=firecamp --expires 15d)
 echo "token: $token"
+echo "run: wsjwt verify TOKEN"
 "$bin" verify "$token"
