@@ -1,0 +1,948 @@
+/* One connection, from accept to close: the shell that moves bytes between
+ * the socket and the pure cores (http/, ws/, jwt/).
+ *
+ * I/O: a uv_poll_t drives our own non-blocking read()/writev(). Input is read
+ * into the loop's shared buffer and decoded in place; a connection keeps
+ * bytes only for an incomplete request head, an incomplete frame header or
+ * control frame (at most 139 bytes), or a message split across reads.
+ *
+ * Output is corked: frames of the connection being served go to the loop's
+ * cork buffer and leave in one write when its event has been handled; frames
+ * for other connections (broadcast, timers) go to their own queue and leave
+ * in the loop's check phase, once per connection per loop turn. A frame
+ * larger than the cork leaves at once with writev(cork, header, payload).
+ * Bytes the socket does not take stay in the connection's queue until
+ * POLLOUT.
+ *
+ * Safety with user callbacks: a callback may close any connection or send to
+ * any connection. Nothing inside a callback frees a connection: a socket
+ * error only marks it (CF_BROKEN); teardown happens at the top of an event
+ * handler (after the callback returned), and memory is freed in the handle's
+ * close callback. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "server/internal.h"
+
+static void on_poll(uv_poll_t *h, int status, int events);
+static int conn_close(struct wsjwt_conn *c, unsigned code, const char *reason);
+
+static uint32_t loop_ms(struct wsjwt__loop *l)
+{
+    return (uint32_t)uv_now(&l->uv);
+}
+
+static int conn_fd(const struct wsjwt_conn *c)
+{
+    uv_os_fd_t fd = -1;
+    uv_fileno((const uv_handle_t *)&c->poll, &fd);
+    return fd;
+}
+
+static void poll_update(struct wsjwt_conn *c)
+{
+    int ev = 0;
+    if (c->state == CONN_DEAD)
+        return;
+    if (!(c->flags & CF_READ_OFF))
+        ev |= UV_READABLE;
+    if (c->flags & CF_POLLOUT)
+        ev |= UV_WRITABLE;
+    if (ev)
+        uv_poll_start(&c->poll, ev, on_poll);
+    else
+        uv_poll_stop(&c->poll);
+}
+
+static void flushq_push(struct wsjwt_conn *c)
+{
+    if (c->flags & CF_FLUSHQ)
+        return;
+    c->flags |= CF_FLUSHQ;
+    c->flush_next = c->loop->flush_head;
+    c->loop->flush_head = c;
+}
+
+static void mark_broken(struct wsjwt_conn *c)
+{
+    c->flags |= CF_BROKEN;
+    flushq_push(c);
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+/* Sends the pieces; returns the bytes the socket took (0 when it is full),
+ * or -1 after marking the connection broken. sendmsg rather than writev:
+ * MSG_NOSIGNAL, so that a peer gone away is an EPIPE here and not a SIGPIPE
+ * for the whole process. */
+static ssize_t sock_send(struct wsjwt_conn *c, struct iovec *iov, int n)
+{
+    struct msghdr mh;
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = iov;
+    mh.msg_iovlen = (size_t)n;
+    ssize_t w;
+    do
+        w = sendmsg(conn_fd(c), &mh, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w >= 0)
+        return w;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 0;
+    mark_broken(c);
+    return -1;
+}
+
+/* Writes the pieces now; what the socket does not take is queued and POLLOUT
+ * armed. Only called when the connection's queue is empty (order). */
+static void conn_writev(struct wsjwt_conn *c, struct iovec *iov, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    ssize_t w = sock_send(c, iov, n);
+    if (w < 0)
+        return;
+    size_t done = (size_t)w;
+    if (done == total)
+        return;
+    for (int i = 0; i < n; i++) {
+        if (done >= iov[i].iov_len) {
+            done -= iov[i].iov_len;
+            continue;
+        }
+        if (wsjwt__outq_append(&c->out, (uint8_t *)iov[i].iov_base + done, iov[i].iov_len - done, NULL, 0) !=
+            0) {
+            mark_broken(c);
+            return;
+        }
+        done = 0;
+    }
+    c->flags |= CF_POLLOUT;
+    poll_update(c);
+}
+
+/* Queues bytes for c (see the top of this file for where they go). */
+static void conn_queue(struct wsjwt_conn *c, const void *a, size_t na, const void *b, size_t nb)
+{
+    struct wsjwt__loop *l = c->loop;
+    if (c->flags & CF_BROKEN)
+        return;
+    if (wsjwt__outq_size(&c->out) > 0 || (l->cork_owner && l->cork_owner != c)) {
+        if (wsjwt__outq_append(&c->out, a, na, b, nb) != 0) {
+            mark_broken(c);
+            return;
+        }
+        if (!(c->flags & CF_POLLOUT))
+            flushq_push(c);
+        return;
+    }
+    if (l->cork_len + na + nb <= WSJWT__CORK_SIZE) {
+        if (na)
+            memcpy(l->cork + l->cork_len, a, na);
+        l->cork_len += na;
+        if (nb)
+            memcpy(l->cork + l->cork_len, b, nb);
+        l->cork_len += nb;
+        l->cork_owner = c;
+        return;
+    }
+    struct iovec iov[3];
+    int n = 0;
+    if (l->cork_len)
+        iov[n++] = (struct iovec){l->cork, l->cork_len};
+    if (na)
+        iov[n++] = (struct iovec){(void *)a, na};
+    if (nb)
+        iov[n++] = (struct iovec){(void *)b, nb};
+    l->cork_len = 0;
+    l->cork_owner = NULL;
+    conn_writev(c, iov, n);
+}
+
+static void conn_send_frame(struct wsjwt_conn *c, unsigned opcode, const void *payload, size_t len)
+{
+    uint8_t hdr[WSJWT__WS_MAX_HEADER];
+    size_t hl;
+    wsjwt__ws_write_header(hdr, sizeof(hdr), WSJWT__WS_FIN | opcode, len, NULL, &hl);
+    conn_queue(c, hdr, hl, payload, len);
+}
+
+/* Writes the corked bytes of the loop. */
+static void cork_flush(struct wsjwt__loop *l)
+{
+    struct wsjwt_conn *c = l->cork_owner;
+    if (!c)
+        return;
+    struct iovec iov = {l->cork, l->cork_len};
+    l->cork_owner = NULL;
+    l->cork_len = 0;
+    if (iov.iov_len)
+        conn_writev(c, &iov, 1);
+    if (c->state == CONN_DRAINING)
+        flushq_push(c);
+}
+
+/* Writes the connection's queue (POLLOUT or the check phase). May call
+ * on_drain: only from the top of an event handler. */
+static void conn_write_out(struct wsjwt_conn *c)
+{
+    size_t n = wsjwt__outq_size(&c->out);
+    if (n > 0) {
+        struct iovec iov = {c->out.data + c->out.off, n};
+        ssize_t w = sock_send(c, &iov, 1);
+        if (w < 0)
+            return;
+        wsjwt__outq_consume(&c->out, (size_t)w);
+    }
+    if (wsjwt__outq_size(&c->out) > 0) {
+        if (!(c->flags & CF_POLLOUT)) {
+            c->flags |= CF_POLLOUT;
+            poll_update(c);
+        }
+        return;
+    }
+    if (c->flags & CF_POLLOUT) {
+        c->flags &= (uint16_t)~CF_POLLOUT;
+        poll_update(c);
+    }
+    if ((c->flags & CF_DRAIN_CB) && c->state == CONN_OPEN) {
+        c->flags &= (uint16_t)~CF_DRAIN_CB;
+        struct wsjwt_server *srv = c->loop->srv;
+        if (srv->cfg.on_drain)
+            srv->cfg.on_drain(c, srv->cfg.user);
+    }
+}
+
+/* At the top of an event handler: tear down what is finished. */
+static void conn_settle(struct wsjwt_conn *c)
+{
+    if (c->state == CONN_DEAD)
+        return;
+    if ((c->flags & CF_BROKEN) ||
+        (c->state == CONN_DRAINING && wsjwt__outq_size(&c->out) == 0 && c->loop->cork_owner != c))
+        wsjwt__conn_teardown(c);
+}
+
+void wsjwt__loop_flush(struct wsjwt__loop *l)
+{
+    do {
+        cork_flush(l);
+        struct wsjwt_conn *c;
+        while ((c = l->flush_head) != NULL) {
+            l->flush_head = c->flush_next;
+            c->flags &= (uint16_t)~CF_FLUSHQ;
+            if (c->state == CONN_DEAD)
+                continue;
+            if (!(c->flags & (CF_BROKEN | CF_POLLOUT)))
+                conn_write_out(c);
+            conn_settle(c);
+        }
+    } while (l->cork_owner || l->flush_head);
+}
+
+/* ---- teardown ------------------------------------------------------------------ */
+
+static void on_closed(uv_handle_t *h)
+{
+    struct wsjwt_conn *c = (struct wsjwt_conn *)h;
+    struct wsjwt__loop *l = c->loop;
+    free(c);
+    wsjwt__loop_maybe_finish(l);
+}
+
+void wsjwt__conn_teardown(struct wsjwt_conn *c)
+{
+    struct wsjwt__loop *l = c->loop;
+    struct wsjwt_server *srv = l->srv;
+    if (c->state == CONN_DEAD)
+        return;
+    c->state = CONN_DEAD;
+    if (l->cork_owner == c) {
+        l->cork_owner = NULL;
+        l->cork_len = 0;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    l->n_conns--;
+    if (c->flags & CF_OPENED)
+        STAT_DEC(l, open);
+    if ((c->flags & CF_APP) && srv->cfg.on_close) {
+        const char *reason = (c->flags & CF_REASON) ? (const char *)c->msg.data : "";
+        srv->cfg.on_close(c, c->close_code, reason, srv->cfg.user);
+    }
+    if (c->jwt)
+        wsjwt_jwt_free(c->jwt);
+    free(c->sub);
+    free(c->in);
+    wsjwt__outq_free(&c->out);
+    wsjwt__outq_free(&c->msg);
+    int fd = conn_fd(c);
+    uv_close((uv_handle_t *)&c->poll, on_closed);
+    /* uv_close stopped the watcher (removed from epoll): the descriptor can
+     * go now, so the FIN leaves without waiting for the close callback. */
+    if (fd >= 0)
+        close(fd);
+}
+
+/* ---- input helpers ---------------------------------------------------------------- */
+
+/* Keeps p/n (unconsumed input) for the next read. */
+static void conn_keep(struct wsjwt_conn *c, const uint8_t *p, size_t n)
+{
+    if (n == 0) {
+        free(c->in);
+        c->in = NULL;
+        c->in_len = 0;
+        return;
+    }
+    if (c->in && p >= c->in && p < c->in + c->in_len) {
+        memmove(c->in, p, n);
+        uint8_t *s = realloc(c->in, n);
+        if (s)
+            c->in = s;
+    } else {
+        uint8_t *s = realloc(c->in, n);
+        if (!s) {
+            mark_broken(c);
+            return;
+        }
+        c->in = s;
+        memcpy(c->in, p, n);
+    }
+    c->in_len = (uint32_t)n;
+}
+
+/* Keeps the close reason for on_close (drops a partial message). */
+static void keep_reason(struct wsjwt_conn *c, const void *reason, size_t len)
+{
+    wsjwt__outq_free(&c->msg);
+    c->flags &= (uint16_t)~CF_REASON;
+    static const char nul = '\0';
+    if (wsjwt__outq_append(&c->msg, reason, len, &nul, 1) == 0)
+        c->flags |= CF_REASON;
+}
+
+static void log_peer(const struct wsjwt_conn *c, char *buf, size_t size)
+{
+    wsjwt__peer_name(conn_fd(c), buf, size);
+}
+
+/* ---- the upgrade ---------------------------------------------------------------------- */
+
+/* kid and sub of a refused token, decoded without trust, for the log only. */
+static void token_ids(const char *tok, size_t len, char *kid, size_t kcap, char *sub, size_t scap)
+{
+    char *h = NULL, *p = NULL;
+    kid[0] = sub[0] = '\0';
+    if (wsjwt_jwt_decode_unverified(tok, len, &h, &p) != 0)
+        return;
+    json_t *j;
+    const char *s;
+    if (h && (j = json_loads(h, 0, NULL)) != NULL) {
+        if ((s = json_string_value(json_object_get(j, "kid"))) != NULL)
+            wsjwt__log_quote(kid, kcap, s, strlen(s));
+        json_decref(j);
+    }
+    if (p && (j = json_loads(p, 0, NULL)) != NULL) {
+        if ((s = json_string_value(json_object_get(j, "sub"))) != NULL)
+            wsjwt__log_quote(sub, scap, s, strlen(s));
+        json_decref(j);
+    }
+    wsjwt_free(h);
+    wsjwt_free(p);
+}
+
+/* Answers a refusal and closes after it. err picks the status unless status
+ * is given; description goes to the peer (401 only, when exposed). */
+static void refuse(struct wsjwt_conn *c, int err, int status, const char *description, const char *detail,
+                   const char *tok, size_t tok_len)
+{
+    struct wsjwt__loop *l = c->loop;
+    struct wsjwt_server *srv = l->srv;
+    if (!status)
+        status = wsjwt_err_http_status(err);
+    char buf[1024];
+    size_t w = 0;
+    if (wsjwt__http_write_refusal(buf, sizeof(buf), status, description, &w) != 0)
+        wsjwt__http_write_refusal(buf, sizeof(buf), status, NULL, &w);
+    conn_queue(c, buf, w, NULL, 0);
+    c->state = CONN_DRAINING;
+    c->stamp = loop_ms(l);
+    c->flags |= CF_READ_OFF;
+    poll_update(c);
+    STAT_INC(l, refused);
+    if (wsjwt__log_enabled(srv, WSJWT_LOG_INFO)) {
+        char peer[64], kid[80] = "", sub[80] = "", det[200] = "";
+        log_peer(c, peer, sizeof(peer));
+        if (tok)
+            token_ids(tok, tok_len, kid, sizeof(kid), sub, sizeof(sub));
+        if (detail)
+            wsjwt__log_quote(det, sizeof(det), detail, strlen(detail));
+        wsjwt__log(srv, WSJWT_LOG_INFO, "refused",
+                   "status=%d reason=%s peer=%s sub=\"%s\" kid=\"%s\" detail=\"%s\"", status,
+                   wsjwt_err_name(err), peer, sub, kid, det);
+    }
+}
+
+static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LEN])
+{
+    struct wsjwt__loop *l = c->loop;
+    struct wsjwt_server *srv = l->srv;
+    struct wsjwt__http_101 r = {accept, NULL, 0, NULL, 0};
+    if (c->flags & CF_SUBPROTOCOL) {
+        /* Browsers offer "access_token, <jwt>": select the marker, never
+         * echo the token (it would land in logs and caches). */
+        r.protocol = WSJWT_TOKEN_SUBPROTOCOL;
+        r.protocol_len = strlen(WSJWT_TOKEN_SUBPROTOCOL);
+    }
+    char head[256];
+    size_t w = 0;
+    wsjwt__http_write_101(head, sizeof(head), &r, &w);
+    c->state = CONN_OPEN;
+    c->flags |= CF_APP | CF_OPENED;
+    c->flags &= (uint16_t)~CF_READ_OFF;
+    c->stamp = loop_ms(l);
+    wsjwt__ws_decoder_init(&c->u.ws, &srv->wscfg);
+    conn_queue(c, head, w, NULL, 0);
+    poll_update(c);
+    STAT_INC(l, upgraded);
+    STAT_INC(l, open);
+    if (wsjwt__log_enabled(srv, WSJWT_LOG_DEBUG)) {
+        char peer[64], sub[80] = "";
+        log_peer(c, peer, sizeof(peer));
+        if (c->sub)
+            wsjwt__log_quote(sub, sizeof(sub), c->sub, strlen(c->sub));
+        wsjwt__log(srv, WSJWT_LOG_DEBUG, "open", "peer=%s sub=\"%s\" exp=%lld", peer, sub, (long long)c->exp);
+    }
+    if (srv->cfg.on_open)
+        srv->cfg.on_open(c, srv->cfg.user);
+    if (!srv->cfg.keep_jwt && c->jwt) {
+        wsjwt_jwt_free(c->jwt);
+        c->jwt = NULL;
+    }
+}
+
+/* Handles the request head in buf/len. Returns the bytes consumed: 0 while
+ * the head is incomplete (the whole prefix is kept), the head's length once
+ * upgraded or deferred, len when refused (the rest is discarded). */
+static size_t conn_handshake(struct wsjwt_conn *c, uint8_t *buf, size_t len)
+{
+    struct wsjwt__loop *l = c->loop;
+    struct wsjwt_server *srv = l->srv;
+    const struct wsjwt_server_config *cfg = &srv->cfg;
+    struct wsjwt__http_request req;
+    size_t head_len = 0;
+    int rc = wsjwt__http_request_parse(&c->u.http, (const char *)buf, len, l->headers, cfg->max_headers, &req,
+                                       &head_len);
+    if (rc == WSJWT_EAGAIN)
+        return 0;
+    if (rc < 0) {
+        refuse(c, rc, 0, NULL, NULL, NULL, 0);
+        return len;
+    }
+    struct wsjwt__ws_handshake hs;
+    rc = wsjwt__http_handshake_check(&req, &hs);
+    if (rc == 0)
+        rc = wsjwt__http_origin_check(hs.origin, hs.origin_len, cfg->origins, cfg->n_origins, 0);
+    if (rc < 0) {
+        refuse(c, rc, 0, NULL, NULL, NULL, 0);
+        return len;
+    }
+
+    struct wsjwt__http_token tok = {0};
+    int have_tok = wsjwt__http_token_extract(&req, &srv->tokcfg, l->scratch, cfg->max_head, &tok);
+    if (!cfg->insecure_no_auth) {
+        if (have_tok != 0) {
+            refuse(c, have_tok, 0, NULL, NULL, NULL, 0);
+            return len;
+        }
+        struct wsjwt_keyset *ks = wsjwt_keyring_current(srv->keys);
+        struct wsjwt_jwt_error err;
+        memset(&err, 0, sizeof(err));
+        rc = wsjwt_jwt_verify(cfg->policy, ks, tok.ptr, tok.len, wsjwt__server_now(srv), &c->jwt, &err);
+        wsjwt_keyset_unref(ks);
+        if (rc != 0) {
+            refuse(c, rc, 401, cfg->expose_auth_errors ? err.message : NULL, err.message, tok.ptr, tok.len);
+            return len;
+        }
+        const char *sub;
+        int64_t exp;
+        if (wsjwt_jwt_claim_string(c->jwt, "sub", &sub) == 0)
+            c->sub = strdup(sub);
+        if (wsjwt_jwt_claim_int(c->jwt, "exp", &exp) == 0)
+            c->exp = exp;
+    }
+    if (have_tok == 0 && (tok.sources & WSJWT__TOKEN_SUBPROTOCOL))
+        c->flags |= CF_SUBPROTOCOL;
+
+    char accept[WSJWT_WS_ACCEPT_LEN];
+    wsjwt__ws_accept(hs.key, hs.key_len, accept);
+    int verdict = WSJWT_UPGRADE_ACCEPT;
+    if (cfg->on_upgrade) {
+        l->req = &req;
+        verdict = cfg->on_upgrade(c, c->jwt, cfg->user);
+        l->req = NULL;
+    }
+    if (verdict == WSJWT_UPGRADE_DEFER) {
+        c->state = CONN_DEFERRED;
+        c->flags |= CF_APP | CF_READ_OFF;
+        if (wsjwt__outq_append(&c->msg, accept, sizeof(accept), NULL, 0) != 0)
+            mark_broken(c);
+        poll_update(c);
+        return head_len;
+    }
+    if (verdict != WSJWT_UPGRADE_ACCEPT) {
+        int status = verdict >= 400 && verdict <= 599 ? verdict : 500;
+        refuse(c, WSJWT_EHTTP_REFUSED, status, NULL, "on_upgrade", NULL, 0);
+        return len;
+    }
+    conn_open(c, accept);
+    return head_len;
+}
+
+/* ---- frames -------------------------------------------------------------------------- */
+
+static void deliver(struct wsjwt_conn *c, const void *data, size_t len, int binary)
+{
+    struct wsjwt_server *srv = c->loop->srv;
+    STAT_INC(c->loop, messages_in);
+    if (srv->cfg.on_message)
+        srv->cfg.on_message(c, data, len, binary, srv->cfg.user);
+}
+
+/* Fails the connection (RFC 6455 7.1.7): a close frame with the code the
+ * error maps to, then TCP close without waiting for the peer. */
+static void conn_fail(struct wsjwt_conn *c, int err)
+{
+    struct wsjwt__loop *l = c->loop;
+    unsigned code = (unsigned)wsjwt_err_close_code(err);
+    const char *reason = wsjwt_strerror(err);
+    uint8_t payload[WSJWT__WS_MAX_CONTROL];
+    size_t n = 0;
+    STAT_INC(l, protocol_errors);
+    if (wsjwt__log_enabled(l->srv, WSJWT_LOG_INFO)) {
+        char peer[64];
+        log_peer(c, peer, sizeof(peer));
+        wsjwt__log(l->srv, WSJWT_LOG_INFO, "protocol_error", "code=%u reason=%s peer=%s", code,
+                   wsjwt_err_name(err), peer);
+    }
+    if (c->state == CONN_OPEN && wsjwt__ws_close_build(payload, code, reason, strlen(reason), &n) == 0)
+        conn_send_frame(c, WSJWT__WS_CLOSE, payload, n);
+    if (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
+        c->close_code = (uint16_t)code;
+        keep_reason(c, reason, strlen(reason));
+    }
+    c->state = CONN_DRAINING;
+    c->stamp = loop_ms(l);
+    c->flags |= CF_READ_OFF;
+    poll_update(c);
+}
+
+static void on_close_frame(struct wsjwt_conn *c, const struct wsjwt__ws_event *ev)
+{
+    const uint8_t *reason = ev->len >= 2 ? ev->data + 2 : ev->data;
+    size_t rlen = ev->len >= 2 ? ev->len - 2 : 0;
+    if (c->state == CONN_OPEN) {
+        /* RFC 6455 5.5.1: echo the status code, then close TCP (7.1.1: the
+         * server closes first). */
+        uint8_t payload[2];
+        size_t n = 0;
+        if (ev->close_code) {
+            payload[0] = (uint8_t)(ev->close_code >> 8);
+            payload[1] = (uint8_t)(ev->close_code & 0xff);
+            n = 2;
+        }
+        conn_send_frame(c, WSJWT__WS_CLOSE, payload, n);
+        c->close_code = ev->close_code ? ev->close_code : 1005;
+        keep_reason(c, reason, rlen);
+    }
+    c->state = CONN_DRAINING;
+    c->stamp = loop_ms(c->loop);
+    c->flags |= CF_READ_OFF;
+    poll_update(c);
+}
+
+/* Decodes frames from buf/len; returns the bytes consumed. */
+static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
+            return len;
+        struct wsjwt__ws_event ev;
+        size_t used = 0;
+        int rc = wsjwt__ws_decode(&c->u.ws, buf + off, len - off, &used, &ev);
+        off += used;
+        if (rc == WSJWT_EAGAIN)
+            break;
+        if (rc < 0) {
+            conn_fail(c, rc);
+            return len;
+        }
+        switch (ev.opcode) {
+        case WSJWT__WS_TEXT:
+        case WSJWT__WS_BINARY: {
+            if (c->state != CONN_OPEN)
+                break; /* RFC 6455 1.4: data after our close is discarded */
+            int binary = ev.opcode == WSJWT__WS_BINARY;
+            if ((ev.flags & (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) ==
+                (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) {
+                deliver(c, ev.data, ev.len, binary);
+                break;
+            }
+            if (wsjwt__outq_append(&c->msg, ev.data, ev.len, NULL, 0) != 0) {
+                conn_fail(c, WSJWT_ENOMEM);
+                return len;
+            }
+            if (ev.flags & WSJWT__WS_MSG_LAST) {
+                /* Detach first: the callback may close the connection,
+                 * which reuses c->msg for the close reason. */
+                struct wsjwt__outq m = c->msg;
+                memset(&c->msg, 0, sizeof(c->msg));
+                deliver(c, m.data + m.off, wsjwt__outq_size(&m), binary);
+                wsjwt__outq_free(&m);
+            }
+            break;
+        }
+        case WSJWT__WS_PING:
+            if (c->state == CONN_OPEN)
+                conn_send_frame(c, WSJWT__WS_PONG, ev.data, ev.len);
+            break;
+        case WSJWT__WS_PONG:
+            break;
+        case WSJWT__WS_CLOSE:
+            on_close_frame(c, &ev);
+            break;
+        default:
+            break;
+        }
+    }
+    return off;
+}
+
+/* ---- the readable event ----------------------------------------------------------------- */
+
+static void conn_read(struct wsjwt_conn *c)
+{
+    struct wsjwt__loop *l = c->loop;
+    uint8_t *buf = l->rbuf;
+    size_t pre = c->in_len;
+    if (pre > l->rbuf_size - WSJWT__READ_SIZE) {
+        /* Cannot happen: a kept head is at most max_head bytes and a kept
+         * frame prefix at most 139. */
+        mark_broken(c);
+        return;
+    }
+    if (pre)
+        memcpy(buf, c->in, pre);
+    ssize_t n;
+    do
+        n = read(conn_fd(c), buf + pre, WSJWT__READ_SIZE);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            mark_broken(c);
+        return;
+    }
+    if (n == 0) {
+        /* The peer closed TCP (or half-closed it: we do not serve half-open
+         * WebSockets). on_close gets 1006 unless a close was exchanged. */
+        mark_broken(c);
+        return;
+    }
+    size_t len = pre + (size_t)n, used = 0;
+    if (c->state == CONN_OPEN) {
+        c->stamp = loop_ms(l);
+        c->flags &= (uint16_t)~CF_PINGED;
+    }
+    if (c->state == CONN_HANDSHAKE)
+        used = conn_handshake(c, buf, len);
+    if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
+        used += conn_frames(c, buf + used, len - used);
+    else if (c->state != CONN_DEFERRED && c->state != CONN_HANDSHAKE)
+        used = len;
+    if (c->state != CONN_DEAD)
+        conn_keep(c, buf + used, len - used);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct wsjwt_conn *c = (struct wsjwt_conn *)h;
+    if (status < 0) {
+        wsjwt__conn_teardown(c);
+        return;
+    }
+    if ((events & UV_WRITABLE) && !(c->flags & CF_BROKEN))
+        conn_write_out(c);
+    if ((events & UV_READABLE) && !(c->flags & (CF_BROKEN | CF_READ_OFF)) && c->state != CONN_DEAD)
+        conn_read(c);
+    cork_flush(c->loop);
+    conn_settle(c);
+}
+
+/* ---- loop-level entry points ------------------------------------------------------------ */
+
+void wsjwt__conn_accept(struct wsjwt__loop *l, int fd)
+{
+    struct wsjwt_conn *c = calloc(1, sizeof(*c));
+    if (!c || uv_poll_init(&l->uv, &c->poll, fd) != 0) {
+        free(c);
+        close(fd);
+        return;
+    }
+    c->loop = l;
+    c->close_code = 1006;
+    c->stamp = loop_ms(l);
+    wsjwt__http_parser_init(&c->u.http, l->srv->cfg.max_head, l->srv->cfg.max_headers);
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    l->n_conns++;
+    poll_update(c);
+}
+
+static int elapsed(uint32_t now, uint32_t since, uint32_t ms)
+{
+    return (uint32_t)(now - since) >= ms;
+}
+
+void wsjwt__conn_sweep(struct wsjwt__loop *l)
+{
+    struct wsjwt_server *srv = l->srv;
+    const struct wsjwt_server_config *cfg = &srv->cfg;
+    uint32_t now = loop_ms(l);
+    int64_t wall = wsjwt__server_now(srv);
+    int force = l->stopping && uv_now(&l->uv) >= l->stop_deadline;
+    struct wsjwt_conn *c, *next;
+    for (c = l->conns; c; c = next) {
+        next = c->next;
+        if (force) {
+            wsjwt__conn_teardown(c);
+            continue;
+        }
+        switch (c->state) {
+        case CONN_HANDSHAKE:
+        case CONN_DEFERRED:
+            if (elapsed(now, c->stamp, cfg->handshake_timeout_ms)) {
+                if (wsjwt__log_enabled(srv, WSJWT_LOG_INFO)) {
+                    char peer[64];
+                    log_peer(c, peer, sizeof(peer));
+                    wsjwt__log(srv, WSJWT_LOG_INFO, "handshake_timeout", "peer=%s", peer);
+                }
+                wsjwt__conn_teardown(c);
+            }
+            break;
+        case CONN_OPEN:
+            if (!cfg->keep_expired_open && c->exp && wall >= c->exp) {
+                /* A token authorises a connection only while it is valid. */
+                STAT_INC(l, expired);
+                if (wsjwt__log_enabled(srv, WSJWT_LOG_INFO)) {
+                    char peer[64], sub[80] = "";
+                    log_peer(c, peer, sizeof(peer));
+                    if (c->sub)
+                        wsjwt__log_quote(sub, sizeof(sub), c->sub, strlen(c->sub));
+                    wsjwt__log(srv, WSJWT_LOG_INFO, "token_expired", "peer=%s sub=\"%s\" exp=%lld", peer, sub,
+                               (long long)c->exp);
+                }
+                conn_close(c, 1008, "token expired");
+            } else if (elapsed(now, c->stamp, cfg->idle_timeout_ms)) {
+                conn_close(c, 1001, "idle timeout");
+            } else if (elapsed(now, c->stamp, cfg->ping_interval_ms) && !(c->flags & CF_PINGED)) {
+                c->flags |= CF_PINGED;
+                conn_send_frame(c, WSJWT__WS_PING, NULL, 0);
+            }
+            break;
+        case CONN_CLOSING:
+        case CONN_DRAINING:
+            if (elapsed(now, c->stamp, cfg->close_timeout_ms))
+                wsjwt__conn_teardown(c);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+void wsjwt__conn_shutdown(struct wsjwt__loop *l)
+{
+    struct wsjwt_conn *c, *next;
+    l->stopping = 1;
+    l->stop_deadline = uv_now(&l->uv) + l->srv->cfg.shutdown_timeout_ms;
+    for (c = l->conns; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_OPEN)
+            conn_close(c, 1001, "server shutting down");
+        else if (c->state == CONN_HANDSHAKE || c->state == CONN_DEFERRED)
+            wsjwt__conn_teardown(c);
+    }
+}
+
+void wsjwt__loop_deliver(struct wsjwt__loop *l, const struct wsjwt__bcast *b)
+{
+    size_t cap = l->srv->cfg.max_backpressure;
+    struct wsjwt_conn *c, *next;
+    for (c = l->conns; c; c = next) {
+        next = c->next;
+        if (c->state != CONN_OPEN || c == b->except)
+            continue;
+        if (wsjwt__outq_size(&c->out) >= cap) {
+            /* A receiver that does not read: close it rather than grow its
+             * queue or drop the message silently. */
+            STAT_INC(l, backpressure);
+            conn_close(c, 1013, "backpressure");
+            continue;
+        }
+        conn_queue(c, b->frame, b->len, NULL, 0);
+        STAT_INC(l, messages_out);
+    }
+}
+
+/* ---- public connection API ------------------------------------------------------------------ */
+
+static int conn_close(struct wsjwt_conn *c, unsigned code, const char *reason)
+{
+    uint8_t payload[WSJWT__WS_MAX_CONTROL];
+    size_t n = 0;
+    size_t rlen = reason ? strlen(reason) : 0;
+    if (c->state != CONN_OPEN)
+        return WSJWT_ESTATE;
+    if (wsjwt__ws_close_build(payload, code, reason, rlen, &n) != 0)
+        return WSJWT_EINVAL;
+    conn_send_frame(c, WSJWT__WS_CLOSE, payload, n);
+    c->state = CONN_CLOSING;
+    c->stamp = loop_ms(c->loop);
+    c->close_code = (uint16_t)code;
+    keep_reason(c, payload + 2, n >= 2 ? n - 2 : 0);
+    return 0;
+}
+
+int wsjwt_conn_close(struct wsjwt_conn *c, int code, const char *reason)
+{
+    if (code < 1000 || code > 4999)
+        return WSJWT_EINVAL;
+    return conn_close(c, (unsigned)code, reason);
+}
+
+int wsjwt_conn_send(struct wsjwt_conn *c, const void *data, size_t len, int binary)
+{
+    struct wsjwt__loop *l = c->loop;
+    if (c->state != CONN_OPEN)
+        return WSJWT_ESTATE;
+    if (wsjwt__outq_size(&c->out) >= l->srv->cfg.max_backpressure) {
+        c->flags |= CF_DRAIN_CB;
+        STAT_INC(l, backpressure);
+        return WSJWT_EBACKPRESSURE;
+    }
+    conn_send_frame(c, binary ? WSJWT__WS_BINARY : WSJWT__WS_TEXT, data, len);
+    STAT_INC(l, messages_out);
+    return 0;
+}
+
+int wsjwt_conn_ping(struct wsjwt_conn *c, const void *data, size_t len)
+{
+    if (c->state != CONN_OPEN)
+        return WSJWT_ESTATE;
+    if (len > WSJWT__WS_MAX_CONTROL)
+        return WSJWT_ETOOBIG;
+    conn_send_frame(c, WSJWT__WS_PING, data, len);
+    return 0;
+}
+
+int wsjwt_conn_answer(struct wsjwt_conn *c, int status)
+{
+    if (c->state != CONN_DEFERRED || wsjwt__outq_size(&c->msg) != WSJWT_WS_ACCEPT_LEN)
+        return WSJWT_ESTATE;
+    if (status != WSJWT_UPGRADE_ACCEPT) {
+        wsjwt__outq_free(&c->msg);
+        refuse(c, WSJWT_EHTTP_REFUSED, status >= 400 && status <= 599 ? status : 500, NULL, "deferred", NULL,
+               0);
+        flushq_push(c);
+        return 0;
+    }
+    char accept[WSJWT_WS_ACCEPT_LEN];
+    memcpy(accept, c->msg.data + c->msg.off, sizeof(accept));
+    wsjwt__outq_free(&c->msg);
+    conn_open(c, accept);
+    /* Frames the client sent right after its request head (kept while
+     * deferred) are decoded in place in the connection's own buffer: the
+     * loop's shared buffer may be in use by the caller's callback. */
+    if (c->in_len && c->state == CONN_OPEN) {
+        size_t used = conn_frames(c, c->in, c->in_len);
+        if (c->state != CONN_DEAD)
+            conn_keep(c, c->in + used, c->in_len - used);
+    }
+    flushq_push(c);
+    return 0;
+}
+
+void wsjwt_conn_set_user(struct wsjwt_conn *c, void *user)
+{
+    c->user = user;
+}
+
+void *wsjwt_conn_user(const struct wsjwt_conn *c)
+{
+    return c->user;
+}
+
+const struct wsjwt_jwt *wsjwt_conn_jwt(const struct wsjwt_conn *c)
+{
+    return c->jwt;
+}
+
+const char *wsjwt_conn_sub(const struct wsjwt_conn *c)
+{
+    return c->sub ? c->sub : "";
+}
+
+int64_t wsjwt_conn_exp(const struct wsjwt_conn *c)
+{
+    return c->exp;
+}
+
+const char *wsjwt_conn_peer(const struct wsjwt_conn *c, char *buf, size_t size)
+{
+    wsjwt__peer_name(conn_fd(c), buf, size);
+    return buf;
+}
+
+int wsjwt_conn_header(const struct wsjwt_conn *c, const char *name, const char **value, size_t *len)
+{
+    const struct wsjwt__http_request *req = c->loop->req;
+    size_t pos = 0;
+    if (!req)
+        return WSJWT_ESTATE;
+    const struct wsjwt__http_header *h = wsjwt__http_find(req->headers, req->num_headers, name, &pos);
+    if (!h)
+        return WSJWT_ENOENT;
+    *value = h->value;
+    *len = h->value_len;
+    return 0;
+}
+
+int wsjwt_conn_path(const struct wsjwt_conn *c, const char **path, size_t *len)
+{
+    const struct wsjwt__http_request *req = c->loop->req;
+    if (!req)
+        return WSJWT_ESTATE;
+    *path = req->path;
+    *len = req->path_len;
+    return 0;
+}
+
+struct wsjwt_server *wsjwt_conn_server(const struct wsjwt_conn *c)
+{
+    return c->loop->srv;
+}

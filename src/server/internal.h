@@ -1,0 +1,174 @@
+/* Server internals shared by the files of src/server: the per-thread loop and the
+ * connection. See include/wsjwt/server.h for the public contract. */
+#ifndef WSJWT_SERVER_INTERNAL_H
+#define WSJWT_SERVER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include <wsjwt/server.h>
+
+#include "http/http.h"
+#include "net/net.h"
+#include "ws/ws.h"
+
+/* One read() takes at most this much: 64 KiB is the loopback segment size
+ * and what one large frame chunk or many small frames fill. */
+#define WSJWT__READ_SIZE (64u * 1024u)
+/* Bytes corked per loop turn before a write is forced; a frame larger than
+ * what is left goes out with writev (header, payload) without a copy. */
+#define WSJWT__CORK_SIZE (64u * 1024u)
+
+enum wsjwt__conn_state {
+    CONN_HANDSHAKE = 0, /* reading the request head */
+    CONN_DEFERRED,      /* on_upgrade deferred: waiting for wsjwt_conn_answer */
+    CONN_OPEN,          /* WebSocket open */
+    CONN_CLOSING,       /* we sent a close frame, waiting for the peer's */
+    CONN_DRAINING,      /* sending the last bytes (a refusal, a close), then TCP close */
+    CONN_DEAD           /* torn down, handle closing */
+};
+
+/* Connection flags. */
+#define CF_FLUSHQ      0x0001u /* on the loop's flush list */
+#define CF_POLLOUT     0x0002u /* waiting for POLLOUT */
+#define CF_DRAIN_CB    0x0004u /* a send was refused: call on_drain when empty */
+#define CF_BROKEN      0x0008u /* a socket error: tear down at the next safe point */
+#define CF_PINGED      0x0010u /* a server ping is outstanding */
+#define CF_SUBPROTOCOL 0x0020u /* the token came as a subprotocol */
+#define CF_APP         0x0040u /* the application knows the conn: on_close is due */
+#define CF_READ_OFF    0x0080u /* not polling for input */
+#define CF_OPENED      0x0100u /* counted in stats.open */
+#define CF_REASON      0x0200u /* msg holds the NUL-terminated close reason */
+
+struct wsjwt__loop;
+
+struct wsjwt_conn {
+    uv_poll_t poll; /* first: the handle's address is the connection's */
+    struct wsjwt__loop *loop;
+    struct wsjwt_conn *prev, *next; /* the loop's connections */
+    struct wsjwt_conn *flush_next;  /* the loop's flush list */
+    struct wsjwt__outq out;         /* bytes the socket did not take yet */
+    struct wsjwt__outq msg;         /* a message split across reads or fragments;
+                                       while deferred: the Sec-WebSocket-Accept value;
+                                       once closing: the close reason for on_close */
+    uint8_t *in;                    /* unconsumed input (partial head or frame header) */
+    uint32_t in_len;
+    uint32_t stamp; /* loop ms of the last input (handshake/open) or of the close start */
+    union {
+        struct wsjwt__http_parser http; /* CONN_HANDSHAKE */
+        struct wsjwt__ws_decoder ws;    /* from CONN_OPEN */
+    } u;
+    void *user;
+    struct wsjwt_jwt *jwt; /* while on_upgrade/on_open run, or for good with keep_jwt */
+    char *sub;             /* the token's subject, or NULL */
+    int64_t exp;           /* the token's exp, 0 when none */
+    uint16_t close_code;   /* for on_close: 1006 until a close is sent or received */
+    uint16_t flags;
+    uint8_t state;
+};
+
+/* Counters. Each loop writes only its own; readers on other threads see
+ * relaxed values (the increment is a plain load and store, no lock prefix). */
+struct wsjwt__stats {
+    _Atomic uint64_t accepted, upgraded, refused, open, messages_in, messages_out, backpressure, expired,
+        protocol_errors, accept_errors;
+};
+
+#define STAT_INC(l, f)                                                                                       \
+    atomic_store_explicit(&(l)->stats.f, atomic_load_explicit(&(l)->stats.f, memory_order_relaxed) + 1,      \
+                          memory_order_relaxed)
+#define STAT_DEC(l, f)                                                                                       \
+    atomic_store_explicit(&(l)->stats.f, atomic_load_explicit(&(l)->stats.f, memory_order_relaxed) - 1,      \
+                          memory_order_relaxed)
+
+/* A broadcast frame shared by every receiver on every loop. */
+struct wsjwt__bcast {
+    atomic_size_t refs;
+    const struct wsjwt_conn *except;
+    size_t len;
+    uint8_t frame[];
+};
+
+struct wsjwt__loop {
+    uv_loop_t uv;
+    struct wsjwt_server *srv;
+    unsigned index;
+    uv_thread_t thread;
+    struct wsjwt__acceptor acc;
+    uv_poll_t listen_poll;
+    uv_timer_t tick;
+    uv_check_t check;
+    uv_async_t async;
+    int listening;
+    int stopping;
+    uint64_t stop_deadline;
+
+    struct wsjwt_conn *conns; /* every connection of this loop */
+    size_t n_conns;
+    struct wsjwt_conn *flush_head; /* connections with queued bytes to write */
+
+    /* Corked output of the connection being served (see conn.c). */
+    struct wsjwt_conn *cork_owner;
+    size_t cork_len;
+    uint8_t *cork;
+
+    /* The shared receive buffer: room for a kept prefix (a partial head up to
+     * max_head) followed by one read. */
+    uint8_t *rbuf;
+    size_t rbuf_size;
+    struct wsjwt__http_header *headers; /* max_headers entries, for the parser */
+    char *scratch;                      /* max_head bytes, for a query token */
+
+    /* During on_upgrade: the request the getters read. */
+    const struct wsjwt__http_request *req;
+
+    /* Broadcasts posted by other loops. */
+    uv_mutex_t inbox_mu;
+    struct wsjwt__bcast **inbox;
+    size_t inbox_len, inbox_cap;
+
+    struct wsjwt__stats stats;
+};
+
+struct wsjwt_server {
+    struct wsjwt_server_config cfg; /* strings re-pointed at owned copies */
+    char *host, *token_header, *token_query, *token_cookie;
+    char **origins;
+    struct wsjwt__http_token_config tokcfg;
+    struct wsjwt__ws_config wscfg;
+    struct wsjwt_keyring *keys;
+    uint32_t tick_ms;
+    int port;
+    int started;
+    atomic_int stop_requested;
+    unsigned n_loops;
+    struct wsjwt__loop *loops;
+};
+
+/* conn.c */
+void wsjwt__conn_accept(struct wsjwt__loop *loop, int fd);
+void wsjwt__conn_sweep(struct wsjwt__loop *loop);
+void wsjwt__conn_shutdown(struct wsjwt__loop *loop);
+void wsjwt__loop_flush(struct wsjwt__loop *loop);
+void wsjwt__loop_deliver(struct wsjwt__loop *loop, const struct wsjwt__bcast *b);
+void wsjwt__conn_teardown(struct wsjwt_conn *c);
+
+/* server.c */
+void wsjwt__loop_maybe_finish(struct wsjwt__loop *loop);
+int64_t wsjwt__server_now(const struct wsjwt_server *srv);
+
+/* log.c: one logfmt line on stderr when `level` passes the server's. */
+void wsjwt__log(const struct wsjwt_server *srv, enum wsjwt_log_level level, const char *event,
+                const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+int wsjwt__log_enabled(const struct wsjwt_server *srv, enum wsjwt_log_level level);
+/* src/len escaped for a quoted logfmt value (", \ and control bytes) into
+ * dst; returns dst. Output is cut to fit cap. */
+const char *wsjwt__log_quote(char *dst, size_t cap, const char *src, size_t len);
+
+#endif
