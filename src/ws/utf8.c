@@ -45,9 +45,11 @@ static uint32_t lead(uint8_t c)
 
 uint32_t wsjwt__utf8_feed(uint32_t state, const uint8_t *p, size_t n)
 {
-    const uint8_t *end = p + n;
     if (state == WSJWT__UTF8_REJECT || state > 8)
         return WSJWT__UTF8_REJECT;
+    if (n == 0)
+        return state; /* p may be NULL then */
+    const uint8_t *end = p + n;
     while (p < end) {
         if (state == WSJWT__UTF8_ACCEPT) {
             /* ASCII fast path: 8 bytes per test of their high bits. */
