@@ -74,12 +74,16 @@ int wsjwt_jwt_sign(const struct wsjwt_key *key, const struct wsjwt_sign_opts *op
     rc = WSJWT_ENOMEM;
     if (!(header = json_object()) ||
         json_object_set_new(header, "alg", json_string(wsjwt_alg_name(opts->alg))) != 0 ||
-        json_object_set_new(header, "typ", json_string("JWT")) != 0 ||
-        (opts->kid && json_object_set_new(header, "kid", json_string(opts->kid)) != 0))
+        json_object_set_new(header, "typ", json_string("JWT")) != 0)
         goto out;
-    if (opts->kid && !json_object_get(header, "kid")) {
-        rc = WSJWT_EINVAL; /* not UTF-8 */
-        goto out;
+    if (opts->kid) {
+        json_t *kid = json_string(opts->kid);
+        if (!kid) {
+            rc = WSJWT_EINVAL; /* not UTF-8: JSON cannot carry it */
+            goto out;
+        }
+        if (json_object_set_new(header, "kid", kid) != 0)
+            goto out;
     }
     if (!(hj = json_dumps(header, JSON_COMPACT)) || !(pj = json_dumps(payload, JSON_COMPACT)))
         goto out;

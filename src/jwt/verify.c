@@ -35,38 +35,26 @@ void wsjwt_jwt_free(struct wsjwt_jwt *jwt)
 
 /* ---- time arithmetic that cannot overflow ---------------------------------- */
 
-static int64_t sat_add(int64_t a, int64_t b)
-{
-    int64_t r;
-    if (__builtin_add_overflow(a, b, &r))
-        return b > 0 ? INT64_MAX : INT64_MIN;
-    return r;
-}
+/* Times are compared in 128-bit integers: now, leeway and max_age are int64,
+ * so now - max_age - leeway is exact, and the claim (an int64 or a real of
+ * any magnitude, 1e300 included) is compared with it exactly. */
+typedef __int128 wide;
 
-static int64_t sat_sub(int64_t a, int64_t b)
-{
-    int64_t r;
-    if (__builtin_sub_overflow(a, b, &r))
-        return b > 0 ? INT64_MIN : INT64_MAX;
-    return r;
-}
-
-/* Compares a JSON number with t exactly: -1, 0 or 1 as v <, ==, > t. Reals
- * may be fractional or far outside int64 (1e300): no conversion of v to an
- * integer happens unless it fits. */
-static int cmp_num(const json_t *v, int64_t t)
+/* -1, 0 or 1 as the JSON number v is <, ==, > t. */
+static int cmp_num(const json_t *v, wide t)
 {
     if (json_is_integer(v)) {
-        json_int_t x = json_integer_value(v);
+        wide x = json_integer_value(v);
         return x < t ? -1 : x > t;
     }
     double d = json_real_value(v);
-    if (d >= 9223372036854775808.0)
+    /* |t| < 2^66: anything beyond 2^100 is decided without conversion. */
+    if (d >= 0x1p100)
         return 1;
-    if (d < -9223372036854775808.0)
+    if (d < -0x1p100)
         return -1;
     double f = floor(d);
-    int64_t x = (int64_t)f;
+    wide x = (wide)f;
     if (x != t)
         return x < t ? -1 : 1;
     return d > f ? 1 : 0;
@@ -170,20 +158,20 @@ static int check_claims(const struct wsjwt_policy *p, const json_t *header, cons
         (rc = time_claim(payload, "iat", &iat, err)))
         return rc;
     /* RFC 7519 4.1.5: "not before" with leeway; jsonwebtoken: nbf > now + leeway. */
-    if (nbf && cmp_num(nbf, sat_add(now, p->leeway)) > 0)
+    if (nbf && cmp_num(nbf, (wide)now + p->leeway) > 0)
         return wsjwt__fail(err, WSJWT_EJWT_NOT_ACTIVE, "nbf", "jwt not active");
     /* RFC 7519 4.1.4: expired "on or after" exp: now >= exp + leeway, written
      * as exp <= now - leeway so that nothing can overflow. */
-    if (exp && cmp_num(exp, sat_sub(now, p->leeway)) <= 0)
+    if (exp && cmp_num(exp, (wide)now - p->leeway) <= 0)
         return wsjwt__fail(err, WSJWT_EJWT_EXPIRED, "exp", "jwt expired");
     if (!exp && p->require_exp)
         return wsjwt__fail(err, WSJWT_EJWT_MISSING_CLAIM, "exp", "exp required");
     if (p->max_age > 0) {
         if (!iat)
             return wsjwt__fail(err, WSJWT_EJWT_MISSING_CLAIM, "iat", "iat required when maxAge is specified");
-        if (cmp_num(iat, sat_add(now, p->leeway)) > 0)
+        if (cmp_num(iat, (wide)now + p->leeway) > 0)
             return wsjwt__fail(err, WSJWT_EJWT_FUTURE_IAT, "iat", "jwt issued in the future");
-        if (cmp_num(iat, sat_sub(sat_sub(now, p->max_age), p->leeway)) <= 0)
+        if (cmp_num(iat, (wide)now - p->max_age - p->leeway) <= 0)
             return wsjwt__fail(err, WSJWT_EJWT_TOO_OLD, "iat", "maxAge exceeded");
     }
     if (p->n_audiences) {
