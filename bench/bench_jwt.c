@@ -1,7 +1,7 @@
 /* JWT verification throughput: wsjwt_jwt_verify against bare OpenSSL on the
  * same signing input, in one process.
  *
- *   bench_jwt [--seconds S] [--emit DIR] [ALG...]     (default: HS256)
+ *   bench_jwt [--seconds S] [--emit DIR] [--only wsjwt] [ALG...]   (default: HS256)
  *
  * For each algorithm it makes one typical token (~200 bytes for HS256:
  * header {"alg","typ"}, sub, name, role, iat, exp), then measures:
@@ -16,7 +16,8 @@
  * Output, one line per figure: "ALG IMPL RATE" (verifications per second,
  * best of three rounds). --emit writes ALG.token and ALG.key (the secret, or
  * the public key as PEM SPKI) into DIR for the Node peers
- * (bench/peers/jwt_verify.mjs) to verify the very same token.
+ * (bench/peers/jwt_verify.mjs) to verify the very same token. --only wsjwt
+ * skips the OpenSSL figures (for profiling: perf record bench_jwt --only wsjwt).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +288,7 @@ int main(int argc, char **argv)
 {
     double seconds = 1.5;
     const char *emit = NULL;
+    int only_wsjwt = 0;
     enum wsjwt_alg algs[WSJWT_ALG_COUNT];
     size_t n_algs = 0;
     for (int i = 1; i < argc; i++) {
@@ -296,13 +298,16 @@ int main(int argc, char **argv)
                 fprintf(stderr, "bench_jwt: --seconds: between 0 and 60\n");
                 return 2;
             }
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && strcmp(argv[i + 1], "wsjwt") == 0) {
+            only_wsjwt = 1;
+            i++;
         } else if (strcmp(argv[i], "--emit") == 0 && i + 1 < argc) {
             emit = argv[++i];
         } else if (n_algs < WSJWT_ALG_COUNT &&
                    wsjwt_alg_from_name(argv[i], strlen(argv[i]), &algs[n_algs]) == 0) {
             n_algs++;
         } else {
-            fprintf(stderr, "usage: bench_jwt [--seconds S] [--emit DIR] [ALG...]\n");
+            fprintf(stderr, "usage: bench_jwt [--seconds S] [--emit DIR] [--only wsjwt] [ALG...]\n");
             return 2;
         }
     }
@@ -314,7 +319,9 @@ int main(int argc, char **argv)
         const char *name = wsjwt_alg_name(algs[k]);
         printf("%s token-bytes %zu\n", name, t.token_len);
         printf("%s wsjwt %.0f\n", name, measure(run_wsjwt, &t, seconds));
-        if (t.mac) {
+        if (only_wsjwt) {
+            /* profiling run: nothing else */
+        } else if (t.mac) {
             printf("%s openssl %.0f\n", name, measure(run_hmac_oneshot, &t, seconds));
             printf("%s openssl-keyed %.0f\n", name, measure(run_hmac_keyed, &t, seconds));
         } else {
