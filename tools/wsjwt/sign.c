@@ -33,8 +33,9 @@ static void help(FILE *out)
           "  --no-iat            do not add iat\n"
           "  --now UNIX          sign as if the time were UNIX (seconds; default: the clock)\n\n"
           "header:\n"
-          "  --alg ALG           HS256 (default), HS384, HS512; with --key: RS256..512,\n"
-          "                      PS256..512, ES256, ES384, ES512, EdDSA\n"
+          "  --alg ALG           HS256 (default for a secret), HS384, HS512; with --key:\n"
+          "                      RS256..512, PS256..512, ES256, ES384, ES512, EdDSA (default:\n"
+          "                      the key's JWK alg, else RS256, the curve's ES*, or EdDSA)\n"
           "  --kid K             header kid\n"
           "  --allow-weak-key    sign even with a secret shorter than the hash (RFC 7518 3.2)\n\n",
           out);
@@ -71,6 +72,22 @@ static void warn_long(const char *option, const char *given, int64_t s)
                 "if this was milliseconds (15*24*60*60*1000 for 15 days), you meant %s: write %lld or "
                 "use units (15d)\n",
             option, given, life, meant, (long long)(s / 1000));
+}
+
+/* Without --alg: HS256 for a secret; for a key pair, the key's own alg (JWK
+ * "alg") or the first algorithm its type fits (RS256 for RSA, the curve's
+ * ES* for EC, EdDSA for Ed25519). */
+static enum wsjwt_alg default_alg(const struct wsjwt_key *key)
+{
+    static const enum wsjwt_alg order[] = {WSJWT_ALG_HS256, WSJWT_ALG_RS256, WSJWT_ALG_ES256,
+                                           WSJWT_ALG_ES384, WSJWT_ALG_ES512, WSJWT_ALG_EDDSA};
+    enum wsjwt_alg own = wsjwt_key_alg(key);
+    if (own != WSJWT_ALG_UNKNOWN)
+        return own;
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
+        if (wsjwt_key_fits(key, order[k]))
+            return order[k];
+    return WSJWT_ALG_HS256;
 }
 
 /* V is JSON when it parses as any JSON value, else a string. */
@@ -268,6 +285,8 @@ int cmd_sign(int argc, char **argv)
         free(payload);
         return rc;
     }
+    if (!a.alg)
+        so.alg = default_alg(key);
     if (so.has_expires_in && so.expires_in > ONE_YEAR)
         warn_long("--expires", a.expires, so.expires_in);
     if (so.has_not_before && so.not_before > ONE_YEAR)

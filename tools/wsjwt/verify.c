@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "keyopts.h"
@@ -121,6 +122,10 @@ int cmd_verify(int argc, char **argv)
     char *buf = NULL;
     size_t len = 0;
     const char *token;
+    if (!token_arg && isatty(STDIN_FILENO)) {
+        fprintf(stderr, CMD ": no token (give it as the argument, or pipe it in)\n");
+        return EXIT_USAGE;
+    }
     if (!token_arg || strcmp(token_arg, "-") == 0) {
         if (read_file_capped(CMD, "stdin", "-", STDIN_CAP, &buf, &len) != 0)
             return EXIT_USAGE;
