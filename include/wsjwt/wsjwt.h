@@ -4,6 +4,7 @@
 
 #include "error.h"
 #include "jwt.h"
+#include "client.h"
 #include "server.h"
 
 #define WSJWT_VERSION_MAJOR 0

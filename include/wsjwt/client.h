@@ -1,0 +1,189 @@
+/* wsjwt client: a WebSocket client on a libuv loop (RFC 6455), with the
+ * token-placement conventions of wsjwt servers and of Node's `ws`.
+ *
+ * Lifecycle:
+ *   wsjwt_client_new()      allocate from options (URL parsed, headers copied)
+ *   wsjwt_client_connect()  resolve, connect, send the upgrade
+ *   on_open                 the 101 was valid: send and receive from now on
+ *   on_message / on_pong    data
+ *   on_error                something failed (network, refused upgrade, a
+ *                           protocol violation by the server); the client
+ *                           is then torn down and on_close follows
+ *   on_close                always the last callback, exactly once after a
+ *                           successful wsjwt_client_connect(): the close code
+ *                           and reason the server sent, or 1006 (abnormal,
+ *                           no close frame) with an empty reason
+ *   wsjwt_client_free()     release; allowed at any time, also from inside a
+ *                           callback (the memory goes after libuv has closed
+ *                           the socket). No callback runs after it.
+ *
+ * What the server sends is checked as strictly as the server checks its
+ * clients: frames must be unmasked, no RSV bits, valid opcodes, control frames
+ * at most 125 bytes and unfragmented, text valid UTF-8, close codes valid,
+ * messages at most max_message bytes. A violation is reported through
+ * on_error with the WSJWT_EWS_... code and the connection is closed with the
+ * matching close code (wsjwt_err_close_code()).
+ *
+ * Outgoing frames are masked with keys from OpenSSL's CSPRNG (drawn in
+ * batches). Frames sent from inside a callback of this client are corked: they
+ * go out in one write when the callback returns. Frames sent from elsewhere go
+ * out at once.
+ *
+ * Sockets get TCP_NODELAY: writes are already corked, so Nagle would only add
+ * latency. A client belongs to its loop's thread.
+ */
+#ifndef WSJWT_CLIENT_H
+#define WSJWT_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct wsjwt_client;
+
+/* Where the token goes in the upgrade request. */
+enum wsjwt_token_place {
+    WSJWT_TOKEN_IN_NONE = 0,    /* no token */
+    WSJWT_TOKEN_IN_HEADER,      /* "<token_name>: <token>" (default name "token": the tutorial's) */
+    WSJWT_TOKEN_IN_BEARER,      /* "Authorization: Bearer <token>" */
+    WSJWT_TOKEN_IN_SUBPROTOCOL, /* "Sec-WebSocket-Protocol: access_token, <token>": what browsers can do;
+                                the server must select "access_token" (never the token) */
+    WSJWT_TOKEN_IN_QUERY        /* "?<token_name>=<token>" appended to the request target */
+};
+
+/* A header: a view (name and value not NUL-terminated in responses). */
+struct wsjwt_client_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+/* The server's answer to the upgrade, as given to on_error when it refused
+ * (err WSJWT_EHTTP_STATUS) or answered a 101 that fails the checks
+ * (WSJWT_EHTTP_ACCEPT, WSJWT_EHTTP_PROTOCOL, WSJWT_EHTTP_RESPONSE). Every
+ * pointer is a view that lives only during the callback. */
+struct wsjwt_client_response {
+    int status; /* 401, 403, 426, ...; 0 when no status line was parsed */
+    const char *reason;
+    size_t reason_len;
+    const struct wsjwt_client_header *headers;
+    size_t n_headers;
+};
+
+struct wsjwt_client_callbacks {
+    /* The upgrade succeeded. `protocol` is the selected subprotocol (a
+     * NUL-terminated view living as long as the client) or NULL. */
+    void (*on_open)(struct wsjwt_client *c, const char *protocol, void *user);
+    /* A complete message; `data` lives only during the callback. A text
+     * message has been checked as UTF-8. */
+    void (*on_message)(struct wsjwt_client *c, int binary, const uint8_t *data, size_t len, void *user);
+    /* A pong (the client answers pings by itself). Optional. */
+    void (*on_pong)(struct wsjwt_client *c, const uint8_t *data, size_t len, void *user);
+    /* A failure: `err` is the code; `resp` is non-NULL only for the upgrade
+     * errors described above. Optional. on_close follows. */
+    void (*on_error)(struct wsjwt_client *c, int err, const struct wsjwt_client_response *resp, void *user);
+    /* The end: the code and reason of the server's close frame (1005 when it
+     * carried no code), or 1006 when the connection ended without one. The
+     * reason is a view valid during the call. Optional. */
+    void (*on_close)(struct wsjwt_client *c, int code, const char *reason, size_t reason_len, void *user);
+};
+
+/* Options for wsjwt_client_new. Strings and arrays are copied. */
+struct wsjwt_client_opts {
+    const char *url;                    /* required: ws://host[:port][/path][?query]; hosts may be
+                                           names, IPv4 or [IPv6]. wss:// gives WSJWT_EUNSUPPORTED
+                                           (TLS comes later). */
+    const char *token;                  /* NULL: none */
+    enum wsjwt_token_place token_place; /* WSJWT_TOKEN_IN_NONE with a token means HEADER */
+    const char *token_name;             /* header or query name; NULL: "token" */
+    const char *origin;                 /* Origin header, or NULL */
+    const char *const *protocols;       /* subprotocols offered (after access_token, <token>) */
+    size_t n_protocols;
+    const struct wsjwt_client_header *headers; /* extra request headers (any lengths) */
+    size_t n_headers;
+    const char *bind_address;    /* local source address (numeric), or NULL */
+    size_t max_message;          /* 0: 1 MiB (as the server) */
+    size_t max_response_head;    /* 0: 8 KiB */
+    size_t max_send_queue;       /* 0: 4 MiB; past it send returns WSJWT_EBACKPRESSURE */
+    uint64_t connect_timeout_ms; /* resolve + connect + upgrade; 0: 10 s */
+    uint64_t close_timeout_ms;   /* wait for the server's close after ours; 0: 5 s */
+    struct wsjwt_client_callbacks cb;
+    void *user;
+};
+
+/* Parsed parts of a ws:// URL. Views into `url`: host without brackets. */
+struct wsjwt_url {
+    int tls; /* wss:// */
+    const char *host;
+    size_t host_len;
+    uint16_t port;
+    const char *target; /* path and query ("/" when the URL has none) */
+    size_t target_len;
+    int host_is_ipv6;
+};
+
+/* Parses ws:// and wss:// URLs (scheme case-insensitive). Refuses userinfo,
+ * fragments, empty hosts, bad ports and control or space characters:
+ * WSJWT_EINVAL. */
+WSJWT_API int wsjwt_url_parse(const char *url, size_t len, struct wsjwt_url *out);
+
+/* Allocates a client on `loop` (nothing happens on the network yet).
+ * Returns 0, WSJWT_EINVAL (bad URL or options), WSJWT_EUNSUPPORTED (wss),
+ * WSJWT_ENOMEM. */
+WSJWT_API int wsjwt_client_new(uv_loop_t *loop, const struct wsjwt_client_opts *opts,
+                               struct wsjwt_client **out);
+
+/* Starts: name resolution (IPv4 and IPv6; every address tried in turn), TCP
+ * connect, upgrade. Failures later are reported through on_error with
+ * WSJWT_ERESOLVE, WSJWT_ECONNECT, WSJWT_ETIMEDOUT, WSJWT_EIO, the upgrade
+ * errors above, or WSJWT_ECLOSED (the connection ended without a close frame).
+ * Returns 0, or WSJWT_ESTATE (already started), WSJWT_ECRYPTO, WSJWT_EIO: then
+ * no callback runs. */
+WSJWT_API int wsjwt_client_connect(struct wsjwt_client *c);
+
+/* Sends one message (binary != 0: binary, else text; text is not checked
+ * here, the server will). The data is copied. Returns 0, WSJWT_ESTATE (not
+ * open, or closing), WSJWT_EBACKPRESSURE (queue over max_send_queue: nothing
+ * was queued), WSJWT_ENOMEM. */
+WSJWT_API int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size_t len);
+
+/* Sends a ping (at most 125 bytes: WSJWT_EINVAL beyond). */
+WSJWT_API int wsjwt_client_ping(struct wsjwt_client *c, const void *data, size_t len);
+
+/* Starts the close handshake: sends a close frame with `code` (0: none; else
+ * 1000-1003, 1007-1014 or 3000-4999) and `reason` (at most 123 bytes, UTF-8),
+ * then waits for the server's close; on_close follows. WSJWT_EINVAL for a bad
+ * code or reason, WSJWT_ESTATE when not open. */
+WSJWT_API int wsjwt_client_close(struct wsjwt_client *c, int code, const char *reason);
+
+/* Releases the client (NULL is fine). Aborts an open connection without a
+ * close handshake; no callback runs afterwards. */
+WSJWT_API void wsjwt_client_free(struct wsjwt_client *c);
+
+/* The selected subprotocol (NULL if none), the number of bytes queued for
+ * sending, and the user pointer. */
+WSJWT_API const char *wsjwt_client_protocol(const struct wsjwt_client *c);
+WSJWT_API size_t wsjwt_client_queued(const struct wsjwt_client *c);
+WSJWT_API void *wsjwt_client_user(const struct wsjwt_client *c);
+
+/* The operating system's error behind the last WSJWT_ECONNECT, WSJWT_ERESOLVE
+ * or WSJWT_EIO (a negative libuv code, for uv_strerror()), or 0. */
+WSJWT_API int wsjwt_client_os_error(const struct wsjwt_client *c);
+
+/* A response header by name (case-insensitive), or NULL. */
+WSJWT_API const struct wsjwt_client_header *
+wsjwt_client_response_header(const struct wsjwt_client_response *r, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,1034 @@
+/* The WebSocket client: the libuv shell around the pure cores (http/http.h for
+ * the upgrade, ws/ws.h for frames).
+ *
+ * Bytes go through two functions only, tx_write() (flush of the send buffer)
+ * and rx_bytes() (what was read): TLS (wss://) will sit between them and the
+ * socket, as memory BIOs, without touching the protocol code.
+ *
+ * Teardown: anything that ends the connection calls shut(); it closes the
+ * handles and cancels requests. When the last handle and request are gone,
+ * on_close runs once, and the memory goes when the application has called
+ * wsjwt_client_free() and no callback of ours is on the stack.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <wsjwt/client.h>
+
+#include "http/http.h"
+#include "ws/ws.h"
+
+/* A read buffer: 64 KiB takes a large message in few system calls; it is
+ * released whenever a read left no bytes behind, so idle clients hold none. */
+#define RBUF_SIZE (64u * 1024u)
+/* Mask keys per RAND_bytes call: 64 keys per 256 bytes keeps the CSPRNG's
+ * per-call cost (locking, reseed checks) off the per-message path. */
+#define MASK_POOL 256u
+/* Send buffers up to this size stay allocated between writes. */
+#define KEEP_OUT (64u * 1024u)
+
+enum state {
+    ST_NEW,
+    ST_RESOLVING,
+    ST_CONNECTING,
+    ST_HANDSHAKE,
+    ST_OPEN,
+    ST_CLOSING,     /* we sent a close frame, waiting for the server's */
+    ST_CLOSED_WAIT, /* both close frames exchanged: waiting for the server's FIN */
+    ST_FAILING,     /* flushing our last close frame, then shut */
+    ST_SHUT         /* handles closing or closed */
+};
+
+struct buf {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+struct wsjwt_client {
+    uv_loop_t *loop;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_getaddrinfo_t gai;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    enum state state;
+    int freed;      /* the application called wsjwt_client_free */
+    int depth;      /* our frames on the stack (callbacks running) */
+    int handles;    /* libuv handles not yet closed */
+    int pending;    /* requests whose callback has not run yet */
+    int tcp_init;   /* tcp handle initialised (and not closed) */
+    int resolving;  /* gai in flight */
+    int writing;    /* wreq in flight */
+    int close_sent; /* our close frame is queued */
+    int close_reported;
+    int os_error;
+    struct addrinfo *ai, *ai_next;
+
+    /* options, copied */
+    struct wsjwt_client_callbacks cb;
+    void *user;
+    char *url;
+    struct wsjwt_url u;
+    char *request; /* the upgrade request, built in new(); holds the token: wiped */
+    size_t request_len;
+    char key[WSJWT_WS_KEY_LEN + 1];
+    char *protocols; /* the Sec-WebSocket-Protocol value offered, or NULL */
+    char *token;     /* for the "server must not select the token" check */
+    char *bind_address;
+    size_t max_message, max_head, max_send_queue;
+    uint64_t connect_timeout_ms, close_timeout_ms;
+    char *protocol; /* selected */
+
+    /* receive */
+    struct buf rbuf;
+    struct buf msg; /* a message that spans reads or frames */
+    struct wsjwt__http_parser hp;
+    struct wsjwt__ws_config wcfg;
+    struct wsjwt__ws_decoder dec;
+
+    /* send: `out` collects frames; `wbuf` is what the write in flight holds */
+    struct buf out, wbuf;
+    size_t wbuf_off;
+    uint8_t masks[MASK_POOL];
+    size_t mask_pos;
+
+    /* the end */
+    int close_code;
+    char close_reason[WSJWT__WS_MAX_CONTROL];
+    size_t close_reason_len;
+};
+
+static void shut(struct wsjwt_client *c);
+static void tx_flush(struct wsjwt_client *c);
+static int queue_frame(struct wsjwt_client *c, unsigned first, const void *data, size_t len);
+static void rx_bytes(struct wsjwt_client *c);
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+static int buf_reserve(struct buf *b, size_t more, size_t cap)
+{
+    if (more > cap || b->len > cap - more)
+        return WSJWT_ETOOBIG;
+    size_t need = b->len + more;
+    if (need <= b->cap)
+        return 0;
+    size_t n = b->cap ? b->cap : 4096;
+    while (n < need)
+        n = n > SIZE_MAX / 2 ? need : n * 2;
+    uint8_t *p = realloc(b->p, n);
+    if (!p)
+        return WSJWT_ENOMEM;
+    b->p = p;
+    b->cap = n;
+    return 0;
+}
+
+static void buf_free(struct buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Release the memory once nothing can reach it any more. */
+static void maybe_release(struct wsjwt_client *c)
+{
+    if (!c->freed || c->depth || c->handles || c->pending)
+        return;
+    if (c->ai)
+        uv_freeaddrinfo(c->ai);
+    if (c->request) {
+        OPENSSL_cleanse(c->request, c->request_len);
+        free(c->request);
+    }
+    free(c->url);
+    free(c->protocols);
+    free_secret(c->token);
+    free(c->bind_address);
+    free(c->protocol);
+    buf_free(&c->rbuf);
+    buf_free(&c->msg);
+    buf_free(&c->out);
+    buf_free(&c->wbuf);
+    OPENSSL_cleanse(c->masks, sizeof(c->masks));
+    free(c);
+}
+
+static void report_error(struct wsjwt_client *c, int err, const struct wsjwt_client_response *resp)
+{
+    if (c->freed || !c->cb.on_error)
+        return;
+    c->depth++;
+    c->cb.on_error(c, err, resp, c->user);
+    c->depth--;
+}
+
+/* Called when every handle and request is gone: the one on_close. */
+static void finish(struct wsjwt_client *c)
+{
+    if (c->handles || c->pending || c->state != ST_SHUT)
+        return;
+    if (!c->close_reported) {
+        c->close_reported = 1;
+        if (!c->freed && c->cb.on_close) {
+            c->depth++;
+            c->cb.on_close(c, c->close_code, c->close_reason, c->close_reason_len, c->user);
+            c->depth--;
+        }
+    }
+    maybe_release(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct wsjwt_client *c = h->data;
+    c->handles--;
+    finish(c);
+}
+
+static void shut(struct wsjwt_client *c)
+{
+    if (c->state == ST_SHUT)
+        return;
+    c->state = ST_SHUT;
+    if (c->resolving)
+        uv_cancel((uv_req_t *)&c->gai); /* its callback sees UV_EAI_CANCELED */
+    if (c->tcp_init) {
+        c->tcp_init = 0;
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    }
+    if (!uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+/* Fail: report, then end. For a protocol violation on an open connection the
+ * server is told why (RFC 6455 7.1.7) before the socket closes. */
+static void fail(struct wsjwt_client *c, int err, const struct wsjwt_client_response *resp, int os_err)
+{
+    if (c->state == ST_SHUT || c->state == ST_FAILING)
+        return;
+    if (os_err)
+        c->os_error = os_err;
+    enum state was = c->state;
+    c->state = ST_FAILING;
+    report_error(c, err, resp);
+    if (c->state != ST_FAILING)
+        return; /* freed from the callback */
+    if ((was == ST_OPEN || was == ST_CLOSING) && !c->close_sent && err != WSJWT_EIO && err != WSJWT_ECLOSED) {
+        int code = wsjwt_err_close_code(err);
+        uint8_t payload[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+        if (queue_frame(c, WSJWT__WS_FIN | WSJWT__WS_CLOSE, payload, sizeof(payload)) == 0) {
+            c->close_sent = 1;
+            tx_flush(c);
+            if (c->state == ST_FAILING && c->writing)
+                return; /* on_write shuts once it is out */
+        }
+    }
+    shut(c);
+}
+
+/* ---- timers ------------------------------------------------------------------ */
+
+static void on_timer(uv_timer_t *t)
+{
+    struct wsjwt_client *c = t->data;
+    if (c->state < ST_OPEN)
+        fail(c, WSJWT_ETIMEDOUT, NULL, 0);
+    else
+        shut(c); /* the close handshake took too long: on_close tells what we know */
+}
+
+/* ---- send path --------------------------------------------------------------- */
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct wsjwt_client *c = req->data;
+    c->pending--;
+    c->writing = 0;
+    c->wbuf.len = 0;
+    c->wbuf_off = 0;
+    if (c->wbuf.cap > KEEP_OUT)
+        buf_free(&c->wbuf);
+    if (c->state == ST_SHUT) {
+        finish(c);
+        return;
+    }
+    if (status < 0) {
+        if (c->state == ST_FAILING)
+            shut(c);
+        else
+            fail(c, WSJWT_EIO, NULL, status);
+        return;
+    }
+    tx_flush(c);
+    if (c->state == ST_FAILING && !c->writing)
+        shut(c);
+}
+
+/* Write what `out` holds: try at once, and queue what the kernel did not take.
+ * While a write is in flight, frames keep collecting in `out`. */
+static void tx_flush(struct wsjwt_client *c)
+{
+    if (c->writing || c->out.len == 0 || !c->tcp_init)
+        return;
+    uv_buf_t b = uv_buf_init((char *)c->out.p, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)c->out.len) {
+        c->out.len = 0;
+        if (c->out.cap > KEEP_OUT)
+            buf_free(&c->out);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        c->out.len = 0;
+        fail(c, WSJWT_EIO, NULL, n);
+        return;
+    }
+    if (n < 0)
+        n = 0;
+    struct buf t = c->wbuf;
+    c->wbuf = c->out;
+    c->out = t;
+    c->out.len = 0;
+    c->wbuf_off = (size_t)n;
+    b = uv_buf_init((char *)c->wbuf.p + n, (unsigned)(c->wbuf.len - (size_t)n));
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        c->wbuf.len = 0;
+        fail(c, WSJWT_EIO, NULL, rc);
+        return;
+    }
+    c->writing = 1;
+    c->pending++;
+}
+
+static int next_mask(struct wsjwt_client *c, uint8_t mask[4])
+{
+    if (c->mask_pos + 4 > MASK_POOL) {
+        if (RAND_bytes(c->masks, MASK_POOL) != 1)
+            return WSJWT_ECRYPTO;
+        c->mask_pos = 0;
+    }
+    memcpy(mask, c->masks + c->mask_pos, 4);
+    c->mask_pos += 4;
+    return 0;
+}
+
+/* Append one masked frame to `out`; flush unless we are inside a callback of
+ * this client (then the caller's frames go out together when it returns). */
+static int queue_frame(struct wsjwt_client *c, unsigned first, const void *data, size_t len)
+{
+    uint8_t mask[4];
+    size_t hs = wsjwt__ws_header_size(len, 1), n;
+    int rc = next_mask(c, mask);
+    if (rc)
+        return rc;
+    if (len > SIZE_MAX - hs)
+        return WSJWT_ETOOBIG;
+    rc = buf_reserve(&c->out, hs + len, SIZE_MAX);
+    if (rc)
+        return rc;
+    uint8_t *p = c->out.p + c->out.len;
+    rc = wsjwt__ws_write_header(p, hs, first, len, mask, &n);
+    if (rc)
+        return rc;
+    if (len) {
+        memcpy(p + n, data, len);
+        wsjwt__ws_mask(p + n, len, mask, 0);
+    }
+    c->out.len += n + len;
+    if (!c->depth)
+        tx_flush(c);
+    return 0;
+}
+
+/* ---- connect ----------------------------------------------------------------- */
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct wsjwt_client *c = h->data;
+    (void)hint;
+    if (!c->rbuf.p) {
+        size_t cap = c->max_head > RBUF_SIZE ? c->max_head : RBUF_SIZE;
+        c->rbuf.p = malloc(cap);
+        c->rbuf.cap = c->rbuf.p ? cap : 0;
+        c->rbuf.len = 0;
+    }
+    *b = uv_buf_init((char *)c->rbuf.p + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
+}
+
+static void try_connect(struct wsjwt_client *c);
+
+static void retry_after_close(uv_handle_t *h);
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct wsjwt_client *c = req->data;
+    c->pending--;
+    if (c->state == ST_SHUT) {
+        finish(c);
+        return;
+    }
+    if (status < 0) {
+        c->os_error = status;
+        if (c->ai_next) { /* the next address, on a fresh socket once this one is closed */
+            c->tcp_init = 0;
+            uv_close((uv_handle_t *)&c->tcp, retry_after_close);
+            return;
+        }
+        fail(c, WSJWT_ECONNECT, NULL, status);
+        return;
+    }
+    c->state = ST_HANDSHAKE;
+    uv_tcp_nodelay(&c->tcp, 1);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0) {
+        fail(c, WSJWT_EIO, NULL, rc);
+        return;
+    }
+    if (buf_reserve(&c->out, c->request_len, SIZE_MAX)) {
+        fail(c, WSJWT_ENOMEM, NULL, 0);
+        return;
+    }
+    memcpy(c->out.p, c->request, c->request_len);
+    c->out.len = c->request_len;
+    tx_flush(c);
+}
+
+static void retry_after_close(uv_handle_t *h);
+
+/* Connect to c->ai_next, advancing it. */
+static void try_connect(struct wsjwt_client *c)
+{
+    struct addrinfo *ai = c->ai_next;
+    c->ai_next = ai->ai_next;
+    int rc = uv_tcp_init(c->loop, &c->tcp);
+    if (rc < 0) {
+        fail(c, WSJWT_EIO, NULL, rc);
+        return;
+    }
+    c->tcp.data = c;
+    c->tcp_init = 1;
+    c->handles++;
+    if (c->bind_address) {
+        struct sockaddr_storage sa;
+        int brc = ai->ai_family == AF_INET6 ? uv_ip6_addr(c->bind_address, 0, (struct sockaddr_in6 *)&sa)
+                                            : uv_ip4_addr(c->bind_address, 0, (struct sockaddr_in *)&sa);
+        if (brc == 0)
+            brc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&sa, 0);
+        if (brc < 0) {
+            fail(c, WSJWT_ECONNECT, NULL, brc);
+            return;
+        }
+    }
+    c->state = ST_CONNECTING;
+    c->creq.data = c;
+    rc = uv_tcp_connect(&c->creq, &c->tcp, ai->ai_addr, on_connect);
+    if (rc < 0) {
+        c->os_error = rc;
+        if (c->ai_next) {
+            c->tcp_init = 0;
+            uv_close((uv_handle_t *)&c->tcp, retry_after_close);
+            return;
+        }
+        fail(c, WSJWT_ECONNECT, NULL, rc);
+        return;
+    }
+    c->pending++;
+}
+
+static void retry_after_close(uv_handle_t *h)
+{
+    struct wsjwt_client *c = h->data;
+    c->handles--;
+    if (c->state == ST_SHUT) {
+        finish(c);
+        return;
+    }
+    try_connect(c);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct wsjwt_client *c = req->data;
+    c->pending--;
+    c->resolving = 0;
+    c->ai = res;
+    c->ai_next = res;
+    if (c->state == ST_SHUT) {
+        finish(c);
+        return;
+    }
+    if (status < 0 || !res) {
+        fail(c, WSJWT_ERESOLVE, NULL, status);
+        return;
+    }
+    try_connect(c);
+}
+
+/* ---- receive path ------------------------------------------------------------ */
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct wsjwt_client *c = s->data;
+    (void)b;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        if (c->rbuf.len == 0)
+            buf_free(&c->rbuf);
+        if (c->state == ST_CLOSED_WAIT || c->state == ST_FAILING) {
+            shut(c); /* RFC 6455 7.1.1: the server closes TCP first; done */
+        } else if (nread == UV_EOF) {
+            fail(c, c->state == ST_HANDSHAKE ? WSJWT_EHTTP_RESPONSE : WSJWT_ECLOSED, NULL, 0);
+        } else {
+            fail(c, WSJWT_EIO, NULL, (int)nread);
+        }
+        return;
+    }
+    c->rbuf.len += (size_t)nread;
+    c->depth++;
+    rx_bytes(c);
+    c->depth--;
+    if (c->state != ST_SHUT && c->state != ST_FAILING)
+        tx_flush(c); /* what the callbacks sent, in one write */
+    if (c->rbuf.len == 0)
+        buf_free(&c->rbuf);
+    if (c->freed)
+        maybe_release(c);
+}
+
+static void copy_headers(const struct wsjwt__http_header *in, size_t n, struct wsjwt_client_header *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i].name = in[i].name;
+        out[i].name_len = in[i].name_len;
+        out[i].value = in[i].value;
+        out[i].value_len = in[i].value_len;
+    }
+}
+
+/* The response head: returns bytes consumed (0 while incomplete) or -1 when
+ * the client failed. */
+static long rx_handshake(struct wsjwt_client *c)
+{
+    struct wsjwt__http_header hs[WSJWT_HTTP_DEFAULT_MAX_HEADERS];
+    struct wsjwt__http_response res;
+    size_t head_len = 0;
+    int rc = wsjwt__http_response_parse(&c->hp, (const char *)c->rbuf.p, c->rbuf.len, hs,
+                                        WSJWT_HTTP_DEFAULT_MAX_HEADERS, &res, &head_len);
+    if (rc == WSJWT_EAGAIN)
+        return 0;
+    if (rc < 0) {
+        fail(c, rc == WSJWT_EHTTP_MALFORMED ? WSJWT_EHTTP_RESPONSE : rc, NULL, 0);
+        return -1;
+    }
+    struct wsjwt__ws_client_result wr;
+    rc = wsjwt__http_response_check(&res, c->key, c->protocols, &wr);
+    if (rc == 0 && c->protocols && !wr.protocol)
+        rc = WSJWT_EHTTP_PROTOCOL; /* offered, none selected: as Node's ws refuses it */
+    if (rc == 0 && wr.protocol && c->token && wr.protocol_len == strlen(c->token) &&
+        memcmp(wr.protocol, c->token, wr.protocol_len) == 0)
+        rc = WSJWT_EHTTP_PROTOCOL; /* a server must never echo the token */
+    if (rc) {
+        struct wsjwt_client_header pub[WSJWT_HTTP_DEFAULT_MAX_HEADERS];
+        copy_headers(res.headers, res.num_headers, pub);
+        struct wsjwt_client_response r = {res.status, res.reason, res.reason_len, pub, res.num_headers};
+        fail(c, rc, &r, 0);
+        return -1;
+    }
+    if (wr.extensions) { /* nothing offered: an extension answer is a violation */
+        fail(c, WSJWT_EHTTP_RESPONSE, NULL, 0);
+        return -1;
+    }
+    if (wr.protocol) {
+        c->protocol = dup_n(wr.protocol, wr.protocol_len);
+        if (!c->protocol) {
+            fail(c, WSJWT_ENOMEM, NULL, 0);
+            return -1;
+        }
+    }
+    /* The request held the token: it is not needed any more. */
+    OPENSSL_cleanse(c->request, c->request_len);
+    c->state = ST_OPEN;
+    uv_timer_stop(&c->timer);
+    if (!c->freed && c->cb.on_open)
+        c->cb.on_open(c, c->protocol, c->user);
+    return (long)head_len;
+}
+
+static void deliver(struct wsjwt_client *c, int binary, const uint8_t *p, size_t n)
+{
+    if (!c->freed && c->cb.on_message && (c->state == ST_OPEN || c->state == ST_CLOSING))
+        c->cb.on_message(c, binary, p, n, c->user);
+}
+
+static int on_control(struct wsjwt_client *c, const struct wsjwt__ws_event *ev)
+{
+    if (ev->opcode == WSJWT__WS_PING) {
+        if (c->state == ST_OPEN)
+            return queue_frame(c, WSJWT__WS_FIN | WSJWT__WS_PONG, ev->data, ev->len);
+        return 0;
+    }
+    if (ev->opcode == WSJWT__WS_PONG) {
+        if (!c->freed && c->cb.on_pong)
+            c->cb.on_pong(c, ev->data, ev->len, c->user);
+        return 0;
+    }
+    /* CLOSE: the decoder validated code and reason. */
+    c->close_code = ev->close_code ? ev->close_code : 1005;
+    c->close_reason_len = ev->len > 2 ? ev->len - 2 : 0;
+    memcpy(c->close_reason, ev->data + 2, c->close_reason_len);
+    if (!c->close_sent) {
+        /* RFC 6455 5.5.1: echo the status code. */
+        uint8_t payload[2];
+        size_t plen = 0;
+        if (ev->close_code) {
+            payload[0] = (uint8_t)(ev->close_code >> 8);
+            payload[1] = (uint8_t)ev->close_code;
+            plen = 2;
+        }
+        c->close_sent = 1;
+        int rc = queue_frame(c, WSJWT__WS_FIN | WSJWT__WS_CLOSE, payload, plen);
+        if (rc)
+            return rc;
+    }
+    c->state = ST_CLOSED_WAIT;
+    uv_timer_start(&c->timer, on_timer, c->close_timeout_ms, 0);
+    return 0;
+}
+
+static void rx_frames(struct wsjwt_client *c, size_t off)
+{
+    uint8_t *in = c->rbuf.p;
+    size_t len = c->rbuf.len;
+    while (off < len && (c->state == ST_OPEN || c->state == ST_CLOSING)) {
+        struct wsjwt__ws_event ev;
+        size_t used = 0;
+        int rc = wsjwt__ws_decode(&c->dec, in + off, len - off, &used, &ev);
+        off += used;
+        if (rc == WSJWT_EAGAIN)
+            break;
+        if (rc < 0) {
+            fail(c, rc, NULL, 0);
+            return;
+        }
+        if (ev.opcode >= WSJWT__WS_CLOSE) {
+            rc = on_control(c, &ev);
+            if (rc) {
+                fail(c, rc, NULL, 0);
+                return;
+            }
+            continue;
+        }
+        int binary = ev.opcode == WSJWT__WS_BINARY;
+        if ((ev.flags & (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) ==
+            (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) {
+            deliver(c, binary, ev.data, ev.len); /* whole in the buffer: in place */
+            continue;
+        }
+        if (ev.flags & WSJWT__WS_MSG_FIRST)
+            c->msg.len = 0;
+        if (ev.len) {
+            rc = buf_reserve(&c->msg, ev.len, c->max_message);
+            if (rc) {
+                fail(c, rc == WSJWT_ETOOBIG ? WSJWT_EWS_MESSAGE_TOO_BIG : rc, NULL, 0);
+                return;
+            }
+            memcpy(c->msg.p + c->msg.len, ev.data, ev.len);
+            c->msg.len += ev.len;
+        }
+        if (ev.flags & WSJWT__WS_MSG_LAST) {
+            deliver(c, binary, c->msg.p, c->msg.len);
+            c->msg.len = 0;
+            if (c->msg.cap > KEEP_OUT)
+                buf_free(&c->msg);
+        }
+    }
+    if (c->state == ST_SHUT || c->state == ST_FAILING || c->freed) {
+        c->rbuf.len = 0;
+        return;
+    }
+    /* Keep the bytes the decoder did not consume (a partial header or
+     * control frame), at the start of the buffer. */
+    if (off < len)
+        memmove(in, in + off, len - off);
+    c->rbuf.len = len - off;
+}
+
+static void rx_bytes(struct wsjwt_client *c)
+{
+    size_t off = 0;
+    if (c->state == ST_HANDSHAKE) {
+        long n = rx_handshake(c);
+        if (n < 0) {
+            c->rbuf.len = 0;
+            return;
+        }
+        if (n == 0) {
+            if (c->rbuf.len == c->rbuf.cap) /* the parser's cap is below ours: cannot happen */
+                fail(c, WSJWT_EHTTP_HEAD_TOO_LARGE, NULL, 0);
+            return;
+        }
+        off = (size_t)n;
+    }
+    if (c->state == ST_CLOSED_WAIT) {
+        c->rbuf.len = 0; /* RFC 6455 5.5.1: nothing counts after the close */
+        return;
+    }
+    rx_frames(c, off);
+}
+
+/* ---- the upgrade request ------------------------------------------------------- */
+
+static int pct_encode(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        int plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                    ch == '-' || ch == '_' || ch == '.' || ch == '~';
+        if (buf_reserve(b, 3, SIZE_MAX))
+            return WSJWT_ENOMEM;
+        if (plain) {
+            b->p[b->len++] = ch;
+        } else {
+            b->p[b->len++] = '%';
+            b->p[b->len++] = (uint8_t)hex[ch >> 4];
+            b->p[b->len++] = (uint8_t)hex[ch & 15];
+        }
+    }
+    return 0;
+}
+
+static int buf_add(struct buf *b, const char *s, size_t n)
+{
+    if (buf_reserve(b, n + 1, SIZE_MAX))
+        return WSJWT_ENOMEM;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return 0;
+}
+
+#define MAX_EXTRA 64
+
+/* RFC 7230 3.2.6: a header name is a token. */
+static int is_token(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch))
+            return 0;
+    }
+    return 1;
+}
+
+static int build_request(struct wsjwt_client *c, const struct wsjwt_client_opts *o)
+{
+    struct buf host = {0}, target = {0}, protos = {0}, auth = {0};
+    struct wsjwt__http_header extra[MAX_EXTRA + 1];
+    size_t n_extra = 0;
+    int rc = WSJWT_ENOMEM;
+    const char *tname = o->token_name ? o->token_name : "token";
+    enum wsjwt_token_place place = o->token_place;
+    if (o->token && place == WSJWT_TOKEN_IN_NONE)
+        place = WSJWT_TOKEN_IN_HEADER;
+    if (!o->token)
+        place = WSJWT_TOKEN_IN_NONE;
+    if (o->n_headers > MAX_EXTRA)
+        return WSJWT_EINVAL;
+
+    char port[8];
+    int def = c->u.port == (c->u.tls ? 443 : 80);
+    snprintf(port, sizeof(port), ":%u", (unsigned)c->u.port);
+    if ((c->u.host_is_ipv6 && buf_add(&host, "[", 1)) || buf_add(&host, c->u.host, c->u.host_len) ||
+        (c->u.host_is_ipv6 && buf_add(&host, "]", 1)) || (!def && buf_add(&host, port, strlen(port))))
+        goto out;
+    if (c->u.target[0] == '?' && buf_add(&target, "/", 1))
+        goto out;
+    if (buf_add(&target, c->u.target, c->u.target_len))
+        goto out;
+    if (place == WSJWT_TOKEN_IN_QUERY) {
+        const char *sep = memchr(c->u.target, '?', c->u.target_len) ? "&" : "?";
+        if (buf_add(&target, sep, 1) || pct_encode(&target, tname) || buf_add(&target, "=", 1) ||
+            pct_encode(&target, o->token) || buf_add(&target, "", 0))
+            goto out;
+    }
+    if (place == WSJWT_TOKEN_IN_SUBPROTOCOL) {
+        if (buf_add(&protos, WSJWT_TOKEN_SUBPROTOCOL ", ", strlen(WSJWT_TOKEN_SUBPROTOCOL ", ")) ||
+            buf_add(&protos, o->token, strlen(o->token)))
+            goto out;
+    }
+    for (size_t i = 0; i < o->n_protocols; i++) {
+        if ((protos.len && buf_add(&protos, ", ", 2)) ||
+            buf_add(&protos, o->protocols[i], strlen(o->protocols[i])))
+            goto out;
+    }
+    if (place == WSJWT_TOKEN_IN_HEADER) {
+        extra[n_extra++] = (struct wsjwt__http_header){tname, strlen(tname), o->token, strlen(o->token)};
+    } else if (place == WSJWT_TOKEN_IN_BEARER) {
+        if (buf_add(&auth, "Bearer ", 7) || buf_add(&auth, o->token, strlen(o->token)))
+            goto out;
+        extra[n_extra++] = (struct wsjwt__http_header){"Authorization", 13, (const char *)auth.p, auth.len};
+    }
+    for (size_t i = 0; i < o->n_headers; i++) {
+        const struct wsjwt_client_header *h = &o->headers[i];
+        if (!h->name || !h->name_len || !h->value || !is_token(h->name, h->name_len))
+            goto inval;
+        extra[n_extra++] = (struct wsjwt__http_header){h->name, h->name_len, h->value, h->value_len};
+    }
+
+    uint8_t nonce[16];
+    if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+        rc = WSJWT_ECRYPTO;
+        goto out;
+    }
+    wsjwt__ws_key_encode(nonce, c->key);
+    c->key[WSJWT_WS_KEY_LEN] = 0;
+    struct wsjwt__http_client_request r = {
+        .host = (const char *)host.p,
+        .target = (const char *)target.p,
+        .key = c->key,
+        .protocols = protos.len ? (const char *)protos.p : NULL,
+        .origin = o->origin,
+        .extra = extra,
+        .n_extra = n_extra,
+    };
+    size_t need = wsjwt__http_client_request_size(&r), written = 0;
+    c->request = malloc(need);
+    if (!c->request)
+        goto out;
+    rc = wsjwt__http_write_client_request(c->request, need, &r, &written);
+    if (rc)
+        goto out;
+    c->request_len = written;
+    if (protos.len && !(c->protocols = dup_n((const char *)protos.p, protos.len))) {
+        rc = WSJWT_ENOMEM;
+        goto out;
+    }
+    rc = 0;
+    goto out;
+inval:
+    rc = WSJWT_EINVAL;
+out:
+    if (protos.p)
+        OPENSSL_cleanse(protos.p, protos.len);
+    if (target.p)
+        OPENSSL_cleanse(target.p, target.len);
+    if (auth.p)
+        OPENSSL_cleanse(auth.p, auth.len);
+    buf_free(&host);
+    buf_free(&target);
+    buf_free(&protos);
+    buf_free(&auth);
+    return rc;
+}
+
+/* ---- public API ------------------------------------------------------------------- */
+
+int wsjwt_client_new(uv_loop_t *loop, const struct wsjwt_client_opts *o, struct wsjwt_client **out)
+{
+    if (!loop || !o || !o->url || !out)
+        return WSJWT_EINVAL;
+    *out = NULL;
+    struct wsjwt_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return WSJWT_ENOMEM;
+    c->loop = loop;
+    c->cb = o->cb;
+    c->user = o->user;
+    c->freed = 1; /* so that maybe_release() frees on the error paths below */
+    c->max_message = o->max_message ? o->max_message : WSJWT__WS_DEFAULT_MAX_MESSAGE;
+    c->max_head = o->max_response_head ? o->max_response_head : WSJWT_HTTP_DEFAULT_MAX_HEAD;
+    c->max_send_queue = o->max_send_queue ? o->max_send_queue : 4u * 1024u * 1024u;
+    c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
+    c->close_timeout_ms = o->close_timeout_ms ? o->close_timeout_ms : 5000;
+    c->mask_pos = MASK_POOL;
+    c->close_code = 1006;
+    int rc = WSJWT_ENOMEM;
+    if (!(c->url = dup_n(o->url, strlen(o->url))))
+        goto fail;
+    rc = wsjwt_url_parse(c->url, strlen(c->url), &c->u);
+    if (rc)
+        goto fail;
+    if (c->u.tls) {
+        rc = WSJWT_EUNSUPPORTED; /* TLS: the seam is tx_flush()/rx_bytes() */
+        goto fail;
+    }
+    rc = WSJWT_ENOMEM;
+    if (o->token && !(c->token = dup_n(o->token, strlen(o->token))))
+        goto fail;
+    if (o->bind_address && !(c->bind_address = dup_n(o->bind_address, strlen(o->bind_address))))
+        goto fail;
+    rc = build_request(c, o);
+    if (rc)
+        goto fail;
+    wsjwt__ws_config_init(&c->wcfg, 0);
+    c->wcfg.max_message = c->max_message;
+    wsjwt__ws_decoder_init(&c->dec, &c->wcfg);
+    c->freed = 0;
+    *out = c;
+    return 0;
+fail:
+    maybe_release(c);
+    return rc;
+}
+
+int wsjwt_client_connect(struct wsjwt_client *c)
+{
+    if (!c || c->state != ST_NEW)
+        return WSJWT_ESTATE;
+    int rc = uv_timer_init(c->loop, &c->timer);
+    if (rc < 0) {
+        c->os_error = rc;
+        return WSJWT_EIO;
+    }
+    c->timer.data = c;
+    c->handles++;
+    wsjwt__http_parser_init(&c->hp, c->max_head, WSJWT_HTTP_DEFAULT_MAX_HEADERS);
+    uv_timer_start(&c->timer, on_timer, c->connect_timeout_ms, 0);
+    c->state = ST_RESOLVING;
+    char host[256];
+    char port[8];
+    if (c->u.host_len >= sizeof(host)) {
+        c->state = ST_SHUT;
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        c->close_reported = 1; /* no callback for a synchronous failure */
+        return WSJWT_EINVAL;
+    }
+    memcpy(host, c->u.host, c->u.host_len);
+    host[c->u.host_len] = 0;
+    snprintf(port, sizeof(port), "%u", (unsigned)c->u.port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = AI_ADDRCONFIG;
+    c->gai.data = c;
+    rc = uv_getaddrinfo(c->loop, &c->gai, on_resolved, host, port, &hints);
+    if (rc < 0) {
+        c->os_error = rc;
+        c->state = ST_SHUT;
+        c->close_reported = 1;
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        return WSJWT_EIO;
+    }
+    c->pending++;
+    c->resolving = 1;
+    return 0;
+}
+
+int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size_t len)
+{
+    if (!c || c->state != ST_OPEN)
+        return WSJWT_ESTATE;
+    if (len && !data)
+        return WSJWT_EINVAL;
+    /* One message larger than the cap still goes when nothing is queued. */
+    size_t queued = wsjwt_client_queued(c);
+    if (queued && (len > c->max_send_queue || queued > c->max_send_queue - len))
+        return WSJWT_EBACKPRESSURE;
+    return queue_frame(c, WSJWT__WS_FIN | (binary ? WSJWT__WS_BINARY : WSJWT__WS_TEXT), data, len);
+}
+
+int wsjwt_client_ping(struct wsjwt_client *c, const void *data, size_t len)
+{
+    if (!c || c->state != ST_OPEN)
+        return WSJWT_ESTATE;
+    if (len > WSJWT__WS_MAX_CONTROL || (len && !data))
+        return WSJWT_EINVAL;
+    return queue_frame(c, WSJWT__WS_FIN | WSJWT__WS_PING, data, len);
+}
+
+int wsjwt_client_close(struct wsjwt_client *c, int code, const char *reason)
+{
+    if (!c || c->state != ST_OPEN)
+        return WSJWT_ESTATE;
+    uint8_t payload[WSJWT__WS_MAX_CONTROL];
+    size_t plen = 0;
+    size_t rlen = reason ? strlen(reason) : 0;
+    if (code < 0 || rlen > 123)
+        return WSJWT_EINVAL;
+    int rc = wsjwt__ws_close_build(payload, (unsigned)code, reason, rlen, &plen);
+    if (rc)
+        return rc;
+    rc = queue_frame(c, WSJWT__WS_FIN | WSJWT__WS_CLOSE, payload, plen);
+    if (rc)
+        return rc;
+    c->close_sent = 1;
+    c->state = ST_CLOSING;
+    uv_timer_start(&c->timer, on_timer, c->close_timeout_ms, 0);
+    return 0;
+}
+
+void wsjwt_client_free(struct wsjwt_client *c)
+{
+    if (!c)
+        return;
+    c->freed = 1;
+    if (c->state == ST_NEW) {
+        c->state = ST_SHUT;
+        maybe_release(c);
+        return;
+    }
+    shut(c);
+    maybe_release(c);
+}
+
+const char *wsjwt_client_protocol(const struct wsjwt_client *c)
+{
+    return c ? c->protocol : NULL;
+}
+
+size_t wsjwt_client_queued(const struct wsjwt_client *c)
+{
+    return c ? c->out.len + (c->wbuf.len - c->wbuf_off) : 0;
+}
+
+void *wsjwt_client_user(const struct wsjwt_client *c)
+{
+    return c ? c->user : NULL;
+}
+
+int wsjwt_client_os_error(const struct wsjwt_client *c)
+{
+    return c ? c->os_error : 0;
+}
+
+const struct wsjwt_client_header *wsjwt_client_response_header(const struct wsjwt_client_response *r,
+                                                               const char *name)
+{
+    if (!r || !name)
+        return NULL;
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (wsjwt__http_name_eq(r->headers[i].name, r->headers[i].name_len, name))
+            return &r->headers[i];
+    return NULL;
+}
