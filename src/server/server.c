@@ -207,7 +207,8 @@ static int copy_config(struct wsjwt_server *srv, const struct wsjwt_server_confi
         return WSJWT_EINVAL;
     /* A cookie rides along on cross-site requests: only an Origin allow-list
      * makes it safe to authenticate with (cross-site WebSocket hijacking). */
-    if ((c->token_sources & WSJWT_TOKEN_FROM_COOKIE) && (!c->token_cookie || !*c->token_cookie || !c->n_origins))
+    if ((c->token_sources & WSJWT_TOKEN_FROM_COOKIE) &&
+        (!c->token_cookie || !*c->token_cookie || !c->n_origins))
         return WSJWT_EINVAL;
 
     srv->host = dup_or_null(c->host);
