@@ -73,7 +73,7 @@
 
 enum mode { MODE_ECHO, MODE_UPGRADE, MODE_IDLE };
 enum cstate { C_FREE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_DEAD };
-enum phase { PH_SETUP, PH_WARMUP, PH_MEASURE, PH_SETTLE, PH_HOLD, PH_CHECK, PH_DONE };
+enum phase { PH_SETUP, PH_WARMUP, PH_MEASURE, PH_COUNT, PH_SETTLE, PH_HOLD, PH_CHECK, PH_DONE };
 
 /* Results of the per-connection steps: go on, done, or an error class. */
 #define RC_AGAIN (-1)
@@ -109,6 +109,8 @@ struct opts {
     uint32_t sources;
     uint32_t batch;
     double duration, warmup, settle, timeout;
+    int counted;    /* --count given: a fixed amount of work instead of a duration */
+    uint32_t count; /* echo: messages per connection; upgrade: upgrades in all */
     long server_pid;
     const char *ready_file;
     const char *label;
@@ -152,13 +154,14 @@ struct lg {
     enum phase phase;
     uint64_t now, t_phase, t_window0, t_window1;
     struct conn *c;
-    uint32_t nconn;   /* slots in use (echo/idle: N; upgrade: C) */
-    uint32_t started; /* echo/idle: connections started so far */
-    uint32_t pending; /* connecting or handshaking */
-    uint32_t open;    /* established */
-    uint64_t done;    /* messages or upgrades completed (all time) */
-    uint64_t done0;   /* ... at the window start */
-    uint64_t done1;   /* ... at the window end */
+    uint32_t nconn;    /* slots in use (echo/idle: N; upgrade: C) */
+    uint32_t started;  /* echo/idle: connections started so far */
+    uint32_t pending;  /* connecting or handshaking */
+    uint32_t open;     /* established */
+    uint64_t done;     /* messages or upgrades completed (all time) */
+    uint64_t done0;    /* ... at the window start */
+    uint64_t done1;    /* ... at the window end */
+    uint64_t attempts; /* upgrade: connections started during the run */
     uint64_t errors[E_COUNT];
     uint64_t pings;
     struct hist h;
@@ -306,6 +309,9 @@ static void usage(FILE *out)
                  "                             accept our masked frames back, compared byte for byte\n"
                  "  --expect STATUS            upgrade: the status every upgrade must get (101)\n"
                  "  --duration T --warmup W    measured seconds and warm-up seconds (3, 1)\n"
+                 "  --count M                  instead of a duration, a fixed workload, no warm-up: echo:\n"
+                 "                             M messages per connection; upgrade: M upgrades in all\n"
+                 "                             (for instruction counts: bench/callgrind.sh)\n"
                  "  --settle T                 idle: seconds between the last open and the RSS sample (1)\n"
                  "  --timeout T                connect + handshake limit per connection (10)\n"
                  "  --sources K                spread connections over 127.0.0.1..K (auto)\n"
@@ -436,6 +442,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
             bad = parse_double(v, 0.1, MAX_SECONDS, &o->duration) < 0;
         } else if (strcmp(a, "--warmup") == 0) {
             bad = parse_double(v, 0, MAX_SECONDS, &o->warmup) < 0;
+        } else if (strcmp(a, "--count") == 0) {
+            bad = parse_u32(v, 0, 100000000u, &o->count) < 0;
+            o->counted = 1;
         } else if (strcmp(a, "--settle") == 0) {
             bad = parse_double(v, 0, MAX_SECONDS, &o->settle) < 0;
         } else if (strcmp(a, "--timeout") == 0) {
@@ -602,6 +611,7 @@ static int conn_start(struct lg *g, struct conn *c, uint32_t idx)
     }
     c->fd = fd;
     c->state = C_CONNECTING;
+    g->attempts++;
     c->t_start = g->now;
     c->reqoff = 0;
     c->headlen = 0;
@@ -672,7 +682,7 @@ static void message_done(struct lg *g, struct conn *c)
     uint64_t sent = c->ts[c->rseq % g->o.inflight];
     c->rseq++;
     g->done++;
-    if (g->phase == PH_MEASURE)
+    if (g->phase == PH_MEASURE || g->phase == PH_COUNT)
         hist_add(&g->h, g->now - sent);
 }
 
@@ -889,7 +899,7 @@ static int read_head(struct lg *g, struct conn *c)
                 return rc;
             g->now = now_ns();
             if (g->o.mode == MODE_UPGRADE) {
-                if (g->phase == PH_MEASURE)
+                if (g->phase == PH_MEASURE || g->phase == PH_COUNT)
                     hist_add(&g->h, g->now - c->t_start);
                 g->done++;
                 return RC_DONE;
@@ -943,10 +953,17 @@ static int write_request(struct lg *g, struct conn *c)
 
 /* An upgrade worker is done with its connection: close it and start the next
  * one, unless the run is over. */
+static int may_start_upgrade(const struct lg *g)
+{
+    if (g->phase == PH_COUNT)
+        return g->attempts < g->o.count;
+    return g->phase == PH_WARMUP || g->phase == PH_MEASURE;
+}
+
 static void upgrade_next(struct lg *g, struct conn *c, uint32_t idx)
 {
     conn_close(g, c, 0);
-    if (g->phase == PH_WARMUP || g->phase == PH_MEASURE)
+    if (may_start_upgrade(g))
         conn_start(g, c, idx);
 }
 
@@ -1032,8 +1049,7 @@ static void sweep_timeouts(struct lg *g)
     uint64_t limit = (uint64_t)(g->o.timeout * 1e9);
     for (uint32_t i = 0; i < g->nconn; i++) {
         struct conn *c = &g->c[i];
-        if (c->state == C_FREE && g->o.mode == MODE_UPGRADE &&
-            (g->phase == PH_WARMUP || g->phase == PH_MEASURE))
+        if (c->state == C_FREE && g->o.mode == MODE_UPGRADE && may_start_upgrade(g))
             conn_start(g, c, i);
         if ((c->state == C_CONNECTING || c->state == C_HANDSHAKE) && g->now - c->t_start > limit) {
             fail(g, E_TIMEOUT);
@@ -1096,6 +1112,16 @@ static void advance(struct lg *g)
         g->t_phase = g->now;
         if (g->o.mode == MODE_IDLE) {
             g->phase = PH_SETTLE;
+        } else if (g->o.counted) {
+            /* A fixed workload: the window is the whole of it. */
+            window_start(g);
+            g->phase = PH_COUNT;
+            g->attempts = 0;
+            if (g->o.mode == MODE_UPGRADE)
+                for (uint32_t i = 0; i < g->nconn && may_start_upgrade(g); i++)
+                    conn_start(g, &g->c[i], i);
+            else
+                start_traffic(g, g->o.count);
         } else {
             g->phase = PH_WARMUP;
             if (g->o.mode == MODE_UPGRADE)
@@ -1142,16 +1168,21 @@ static void advance(struct lg *g)
         g->t_phase = g->now;
         start_traffic(g, 1);
         return;
+    case PH_COUNT:
     case PH_CHECK: {
         uint32_t waiting = 0;
-        for (uint32_t i = 0; i < g->nconn; i++)
-            waiting += g->c[i].state == C_OPEN && g->c[i].rseq < g->c[i].budget;
-        if (waiting == 0) {
-            g->phase = PH_DONE;
-        } else if (in_phase >= g->o.timeout) {
+        if (g->o.mode == MODE_UPGRADE)
+            waiting = g->pending + (g->attempts < g->o.count);
+        else
+            for (uint32_t i = 0; i < g->nconn; i++)
+                waiting += g->c[i].state == C_OPEN && g->c[i].rseq < g->c[i].budget;
+        if (waiting > 0 && in_phase >= g->o.timeout)
             g->errors[E_TIMEOUT] += waiting;
-            g->phase = PH_DONE;
-        }
+        else if (waiting > 0)
+            return;
+        if (g->phase == PH_COUNT)
+            window_end(g);
+        g->phase = PH_DONE;
         return;
     }
     case PH_DONE:
@@ -1332,7 +1363,7 @@ int main(int argc, char **argv)
         }
         advance(g);
         if (g->o.mode != MODE_UPGRADE && g->phase != PH_SETUP && g->open == 0 && g->phase != PH_DONE) {
-            if (g->phase == PH_MEASURE || g->phase == PH_HOLD)
+            if (g->phase == PH_MEASURE || g->phase == PH_HOLD || g->phase == PH_COUNT)
                 window_end(g);
             fprintf(stderr, "loadgen: no connection left open\n");
             break;
@@ -1354,7 +1385,9 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < g->nconn; i++)
         if (g->c[i].fd >= 0)
             close(g->c[i].fd);
+    uint64_t want = g->o.mode == MODE_UPGRADE ? g->o.count : (uint64_t)g->open * g->o.count;
     int ok = g->o.mode == MODE_IDLE ? g->check_open > 0 && g->done - g->done0 == g->check_open
+             : g->o.counted         ? g->done1 - g->done0 == want
                                     : g->done1 > g->done0;
     return errs || !ok || interrupted ? 1 : 0;
 }

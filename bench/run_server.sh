@@ -21,26 +21,9 @@ warm=${WSJWT_BENCH_SERVER_WARMUP:-0.5}
 rounds=${WSJWT_BENCH_SERVER_ROUNDS:-3}
 idle_n=${WSJWT_BENCH_IDLE_CONNS:-10000}
 servers=${WSJWT_BENCH_SERVERS:-raw wsjwt node}
-lg=$build/bench/loadgen
-raw=$build/bench/raw_echo
-wsjwt=$build/wsjwt
 tmp=$(mktemp -d)
-srv_pid=""
-
-stop_server() {
-    [ -n "$srv_pid" ] || return 0
-    kill -TERM "$srv_pid" 2>/dev/null || true
-    i=0
-    while kill -0 "$srv_pid" 2>/dev/null && [ $i -lt 30 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    kill -KILL "$srv_pid" 2>/dev/null || true
-    wait "$srv_pid" 2>/dev/null || true
-    srv_pid=""
-}
-trap 'stop_server; rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
+stop_wait=30
+. bench/lib.sh
 
 echo "## Server end to end: echo, upgrades, idle memory"
 echo
@@ -61,29 +44,6 @@ else
     pinning="not pinned (fewer than 2 cores, or no taskset): server and load generator share the CPU"
 fi
 
-# One HS256 secret for the run, and tokens minted the tutorial's way:
-# jwt.sign({name: 'firecamp'}, SECRET, {expiresIn: '15d'}).
-JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
-export JWT_SECRET
-node_ok=""
-if command -v node >/dev/null 2>&1 && [ -d bench/peers/node_modules/ws ] &&
-    [ -d bench/peers/node_modules/jsonwebtoken ]; then
-    node_ok=1
-fi
-BENCH_TOKEN=""
-if [ -n "$node_ok" ]; then
-    BENCH_TOKEN=$(cd bench/peers && node -e "import('jsonwebtoken').then((m) =>
-        console.log(m.default.sign({ name: 'firecamp' }, process.env.JWT_SECRET, { expiresIn: '15d' })))")
-elif [ -x "$wsjwt" ]; then
-    BENCH_TOKEN=$("$wsjwt" sign --claim name=firecamp --expires-in 15d 2>/dev/null || true)
-fi
-# The refused token: the same one with the first signature character changed
-# (not the last: its low bits may be padding a lax decoder would ignore).
-sig=${BENCH_TOKEN##*.}
-first=$(printf %s "$sig" | cut -c1)
-if [ "$first" = A ]; then other=B; else other=A; fi
-BENCH_BAD_TOKEN=${BENCH_TOKEN%.*}.$other${sig#?}
-export BENCH_TOKEN BENCH_BAD_TOKEN
 
 # start_server NAME: starts server NAME pinned, waits for its listening line,
 # sets srv_pid and srv_port. Returns 1 (with the reason in $tmp/NAME.why) when
@@ -98,6 +58,10 @@ start_server() {
     wsjwt)
         [ -x "$wsjwt" ] || {
             echo "$wsjwt missing" >"$tmp/$name.why"
+            return 1
+        }
+        [ -n "$BENCH_TOKEN" ] || {
+            echo "no token (node and bench/peers/node_modules mint it: scripts/deps.sh --node)" >"$tmp/$name.why"
             return 1
         }
         $pin_srv "$wsjwt" serve --host 127.0.0.1 --port "$srv_port" --mode echo >"$out" 2>"$tmp/$name.err" &
@@ -130,10 +94,6 @@ start_server() {
     return 1
 }
 
-jget() { # jget FILE KEY: a numeric field of loadgen's flat JSON line
-    [ -s "$1" ] || return 0
-    sed -n "s/.*\"$2\":\\([^,}]*\\).*/\\1/p" "$1" | head -1
-}
 figure() { # figure FILE: the rate (or bytes per connection) a loadgen JSON line reports
     for k in messages_per_s upgrades_per_s bytes_per_conn; do
         v=$(jget "$1" $k)

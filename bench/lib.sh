@@ -1,0 +1,50 @@
+# Shared by bench/run_server.sh and bench/callgrind.sh (sourced, POSIX sh).
+# Expects the working directory to be the repository root and $build, $tmp set.
+lg=$build/bench/loadgen
+raw=$build/bench/raw_echo
+wsjwt=$build/wsjwt
+srv_pid=""
+stop_wait=${stop_wait:-30} # tenths of a second a server gets to exit on SIGTERM
+
+# Stops the server this script started (by its PID): SIGTERM, then SIGKILL.
+stop_server() {
+    [ -n "$srv_pid" ] || return 0
+    kill -TERM "$srv_pid" 2>/dev/null || true
+    i=0
+    while kill -0 "$srv_pid" 2>/dev/null && [ $i -lt "$stop_wait" ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    kill -KILL "$srv_pid" 2>/dev/null || true
+    wait "$srv_pid" 2>/dev/null || true
+    srv_pid=""
+}
+trap 'stop_server; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+# jget FILE KEY: a numeric field of loadgen's flat JSON line (empty if none).
+jget() {
+    [ -s "$1" ] || return 0
+    sed -n "s/.*\"$2\":\\([^,}]*\\).*/\\1/p" "$1" | head -1
+}
+
+# One HS256 secret per run, and tokens minted the tutorial's way:
+# jwt.sign({name: 'firecamp'}, SECRET, {expiresIn: '15d'}). The refused token
+# is the same one with the first signature character changed (not the last:
+# its low bits may be padding that a lax decoder ignores).
+JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+export JWT_SECRET
+node_ok=""
+if command -v node >/dev/null 2>&1 && [ -d bench/peers/node_modules/ws ] &&
+    [ -d bench/peers/node_modules/jsonwebtoken ]; then
+    node_ok=1
+fi
+BENCH_TOKEN=""
+if [ -n "$node_ok" ]; then
+    BENCH_TOKEN=$(cd bench/peers && node -e "import('jsonwebtoken').then((m) =>
+        console.log(m.default.sign({ name: 'firecamp' }, process.env.JWT_SECRET, { expiresIn: '15d' })))")
+fi
+sig=${BENCH_TOKEN##*.}
+if [ "$(printf %s "$sig" | cut -c1)" = A ]; then other=B; else other=A; fi
+BENCH_BAD_TOKEN=${BENCH_TOKEN%.*}.$other${sig#?}
+export BENCH_TOKEN BENCH_BAD_TOKEN
