@@ -18,7 +18,9 @@
 # Prints one Markdown section on stdout, progress on stderr.
 # Environment: WSJWT_CG_SERVERS ("raw wsjwt"), WSJWT_CG_CONNS (100),
 #              WSJWT_CG_MESSAGES (200), WSJWT_CG_INFLIGHT (1),
-#              WSJWT_CG_UPGRADES0 (100), WSJWT_CG_UPGRADES1 (1100).
+#              WSJWT_CG_UPGRADES0 (100), WSJWT_CG_UPGRADES1 (1100),
+#              WSJWT_CG_KEEP (a directory: keep the callgrind.out files there,
+#              for `callgrind_annotate DIR/wsjwt.u1.cg` and the like).
 set -eu
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -50,7 +52,7 @@ measure() {
     out=$tmp/$name.$tag.cg
     case $name in
     raw) set -- "$raw" --host 127.0.0.1 --port "$port" -- "$@" ;;
-    wsjwt) set -- "$wsjwt" serve --host 127.0.0.1 --port "$port" --mode echo -- "$@" ;;
+    wsjwt) set -- "$wsjwt" serve --host 127.0.0.1 --port "$port" --mode echo $wsjwt_opts -- "$@" ;;
     esac
     # Split the server's command from the load generator's arguments at "--".
     cmd=""
@@ -80,6 +82,7 @@ measure() {
         return 0
     fi
     stop_server
+    [ -z "${WSJWT_CG_KEEP:-}" ] || cp "$out" "$WSJWT_CG_KEEP/" 2>/dev/null || true
     sed -n 's/^\(totals\|summary\): *\([0-9]*\).*/\2/p' "$out" 2>/dev/null | head -1
 }
 

@@ -48,3 +48,8 @@ sig=${BENCH_TOKEN##*.}
 if [ "$(printf %s "$sig" | cut -c1)" = A ]; then other=B; else other=A; fi
 BENCH_BAD_TOKEN=${BENCH_TOKEN%.*}.$other${sig#?}
 export BENCH_TOKEN BENCH_BAD_TOKEN
+
+# wsjwt serve runs one event loop (the runs pin it to one core; --threads is
+# measured on its own) and logs warnings only: the Node peer logs nothing, and
+# a log line per refused upgrade would measure stderr, not the server.
+wsjwt_opts="--threads 1 --log-level warn"

@@ -64,7 +64,7 @@ start_server() {
             echo "no token (node and bench/peers/node_modules mint it: scripts/deps.sh --node)" >"$tmp/$name.why"
             return 1
         }
-        $pin_srv "$wsjwt" serve --host 127.0.0.1 --port "$srv_port" --mode echo >"$out" 2>"$tmp/$name.err" &
+        $pin_srv "$wsjwt" serve --host 127.0.0.1 --port "$srv_port" --mode echo $wsjwt_opts >"$out" 2>"$tmp/$name.err" &
         ;;
     node)
         [ -n "$node_ok" ] || {
@@ -197,7 +197,7 @@ echo "\`$lg\` (one thread, epoll) over loopback: best of $rounds rounds of $secs
 echo "(each round a new load generator process); every echoed byte is compared with what was sent and every error"
 echo "of every round is counted. Servers: \`raw_echo\` (the floor: a raw TCP"
 echo "echo, one thread, epoll; it echoes the masked frames verbatim and the load generator checks them as such),"
-echo "\`wsjwt serve --mode echo\` (HS256 secret in JWT_SECRET) and \`node bench/peers/ws_jwt_echo.mjs\` (ws +"
+echo "\`wsjwt serve --mode echo $wsjwt_opts\` (HS256 secret in JWT_SECRET) and \`node bench/peers/ws_jwt_echo.mjs\` (ws +"
 echo "jsonwebtoken in verifyClient, the tutorial's server). Idle memory (f): a fresh server, one warm-up echo, then"
 echo "$idle_n authenticated connections held; VmRSS after minus before, divided by the connections."
 echo
