@@ -75,6 +75,57 @@ static void mark_broken(struct wsjwt_conn *c)
     flushq_push(c);
 }
 
+/* The connection's buffers, allocated on first use (NULL: out of memory,
+ * and the connection is marked broken). */
+static struct wsjwt__conn_io *io_get(struct wsjwt_conn *c)
+{
+    if (!c->io && !(c->io = calloc(1, sizeof(*c->io))))
+        mark_broken(c);
+    return c->io;
+}
+
+/* Frees the buffers once all are empty. */
+static void io_trim(struct wsjwt_conn *c)
+{
+    struct wsjwt__conn_io *io = c->io;
+    if (io && io->in_len == 0 && wsjwt__outq_size(&io->out) == 0 && wsjwt__outq_size(&io->msg) == 0) {
+        wsjwt__outq_free(&io->out);
+        wsjwt__outq_free(&io->msg);
+        free(io->in);
+        free(io);
+        c->io = NULL;
+    }
+}
+
+static void io_free(struct wsjwt_conn *c)
+{
+    if (c->io) {
+        wsjwt__outq_free(&c->io->out);
+        wsjwt__outq_free(&c->io->msg);
+        free(c->io->in);
+        free(c->io);
+        c->io = NULL;
+    }
+}
+
+static size_t out_size(const struct wsjwt_conn *c)
+{
+    return c->io ? wsjwt__outq_size(&c->io->out) : 0;
+}
+
+/* Appends to the connection's send queue; marks it broken on failure. */
+static int out_append(struct wsjwt_conn *c, const void *a, size_t na, const void *b, size_t nb)
+{
+    struct wsjwt__conn_io *io = io_get(c);
+    if (!io)
+        return -1;
+    if (wsjwt__outq_append(&io->out, a, na, b, nb) != 0) {
+        mark_broken(c);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- output ------------------------------------------------------------------ */
 
 /* Sends the pieces; returns the bytes the socket took (0 when it is full),
@@ -117,11 +168,8 @@ static void conn_writev(struct wsjwt_conn *c, struct iovec *iov, int n)
             done -= iov[i].iov_len;
             continue;
         }
-        if (wsjwt__outq_append(&c->out, (uint8_t *)iov[i].iov_base + done, iov[i].iov_len - done, NULL, 0) !=
-            0) {
-            mark_broken(c);
+        if (out_append(c, (uint8_t *)iov[i].iov_base + done, iov[i].iov_len - done, NULL, 0) != 0)
             return;
-        }
         done = 0;
     }
     c->flags |= CF_POLLOUT;
@@ -134,11 +182,9 @@ static void conn_queue(struct wsjwt_conn *c, const void *a, size_t na, const voi
     struct wsjwt__loop *l = c->loop;
     if (c->flags & CF_BROKEN)
         return;
-    if (wsjwt__outq_size(&c->out) > 0 || (l->cork_owner && l->cork_owner != c)) {
-        if (wsjwt__outq_append(&c->out, a, na, b, nb) != 0) {
-            mark_broken(c);
+    if (out_size(c) > 0 || (l->cork_owner && l->cork_owner != c)) {
+        if (out_append(c, a, na, b, nb) != 0)
             return;
-        }
         if (!(c->flags & CF_POLLOUT))
             flushq_push(c);
         return;
@@ -193,15 +239,15 @@ static void cork_flush(struct wsjwt__loop *l)
  * on_drain: only from the top of an event handler. */
 static void conn_write_out(struct wsjwt_conn *c)
 {
-    size_t n = wsjwt__outq_size(&c->out);
+    size_t n = out_size(c);
     if (n > 0) {
-        struct iovec iov = {c->out.data + c->out.off, n};
+        struct iovec iov = {c->io->out.data + c->io->out.off, n};
         ssize_t w = sock_send(c, &iov, 1);
         if (w < 0)
             return;
-        wsjwt__outq_consume(&c->out, (size_t)w);
+        wsjwt__outq_consume(&c->io->out, (size_t)w);
     }
-    if (wsjwt__outq_size(&c->out) > 0) {
+    if (out_size(c) > 0) {
         if (!(c->flags & CF_POLLOUT)) {
             c->flags |= CF_POLLOUT;
             poll_update(c);
@@ -225,9 +271,10 @@ static void conn_settle(struct wsjwt_conn *c)
 {
     if (c->state == CONN_DEAD)
         return;
-    if ((c->flags & CF_BROKEN) ||
-        (c->state == CONN_DRAINING && wsjwt__outq_size(&c->out) == 0 && c->loop->cork_owner != c))
+    if ((c->flags & CF_BROKEN) || (c->state == CONN_DRAINING && out_size(c) == 0 && c->loop->cork_owner != c))
         wsjwt__conn_teardown(c);
+    else
+        io_trim(c);
 }
 
 void wsjwt__loop_flush(struct wsjwt__loop *l)
@@ -268,25 +315,17 @@ void wsjwt__conn_teardown(struct wsjwt_conn *c)
         l->cork_owner = NULL;
         l->cork_len = 0;
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        l->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
     l->n_conns--;
     if (c->flags & CF_OPENED)
         STAT_DEC(l, open);
     if ((c->flags & CF_APP) && srv->cfg.on_close) {
-        const char *reason = (c->flags & CF_REASON) ? (const char *)c->msg.data : "";
+        const char *reason = (c->flags & CF_REASON) ? (const char *)c->io->msg.data : "";
         srv->cfg.on_close(c, c->close_code, reason, srv->cfg.user);
     }
     if (c->jwt)
         wsjwt_jwt_free(c->jwt);
     free(c->sub);
-    free(c->in);
-    wsjwt__outq_free(&c->out);
-    wsjwt__outq_free(&c->msg);
+    io_free(c);
     int fd = conn_fd(c);
     uv_close((uv_handle_t *)&c->poll, on_closed);
     /* uv_close stopped the watcher (removed from epoll): the descriptor can
@@ -300,36 +339,44 @@ void wsjwt__conn_teardown(struct wsjwt_conn *c)
 /* Keeps p/n (unconsumed input) for the next read. */
 static void conn_keep(struct wsjwt_conn *c, const uint8_t *p, size_t n)
 {
+    struct wsjwt__conn_io *io = c->io;
     if (n == 0) {
-        free(c->in);
-        c->in = NULL;
-        c->in_len = 0;
+        if (io) {
+            free(io->in);
+            io->in = NULL;
+            io->in_len = 0;
+        }
         return;
     }
-    if (c->in && p >= c->in && p < c->in + c->in_len) {
-        memmove(c->in, p, n);
-        uint8_t *s = realloc(c->in, n);
+    if (!(io = io_get(c)))
+        return;
+    if (io->in && p >= io->in && p < io->in + io->in_len) {
+        memmove(io->in, p, n);
+        uint8_t *s = realloc(io->in, n);
         if (s)
-            c->in = s;
+            io->in = s;
     } else {
-        uint8_t *s = realloc(c->in, n);
+        uint8_t *s = realloc(io->in, n);
         if (!s) {
             mark_broken(c);
             return;
         }
-        c->in = s;
-        memcpy(c->in, p, n);
+        io->in = s;
+        memcpy(io->in, p, n);
     }
-    c->in_len = (uint32_t)n;
+    io->in_len = (uint32_t)n;
 }
 
 /* Keeps the close reason for on_close (drops a partial message). */
 static void keep_reason(struct wsjwt_conn *c, const void *reason, size_t len)
 {
-    wsjwt__outq_free(&c->msg);
-    c->flags &= (uint16_t)~CF_REASON;
     static const char nul = '\0';
-    if (wsjwt__outq_append(&c->msg, reason, len, &nul, 1) == 0)
+    struct wsjwt__conn_io *io = io_get(c);
+    c->flags &= (uint16_t)~CF_REASON;
+    if (!io)
+        return;
+    wsjwt__outq_free(&io->msg);
+    if (wsjwt__outq_append(&io->msg, reason, len, &nul, 1) == 0)
         c->flags |= CF_REASON;
 }
 
@@ -497,7 +544,8 @@ static size_t conn_handshake(struct wsjwt_conn *c, uint8_t *buf, size_t len)
     if (verdict == WSJWT_UPGRADE_DEFER) {
         c->state = CONN_DEFERRED;
         c->flags |= CF_APP | CF_READ_OFF;
-        if (wsjwt__outq_append(&c->msg, accept, sizeof(accept), NULL, 0) != 0)
+        struct wsjwt__conn_io *io = io_get(c);
+        if (io && wsjwt__outq_append(&io->msg, accept, sizeof(accept), NULL, 0) != 0)
             mark_broken(c);
         poll_update(c);
         return head_len;
@@ -601,15 +649,16 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
                 deliver(c, ev.data, ev.len, binary);
                 break;
             }
-            if (wsjwt__outq_append(&c->msg, ev.data, ev.len, NULL, 0) != 0) {
+            struct wsjwt__conn_io *io = io_get(c);
+            if (!io || wsjwt__outq_append(&io->msg, ev.data, ev.len, NULL, 0) != 0) {
                 conn_fail(c, WSJWT_ENOMEM);
                 return len;
             }
             if (ev.flags & WSJWT__WS_MSG_LAST) {
                 /* Detach first: the callback may close the connection,
-                 * which reuses c->msg for the close reason. */
-                struct wsjwt__outq m = c->msg;
-                memset(&c->msg, 0, sizeof(c->msg));
+                 * which reuses io->msg for the close reason. */
+                struct wsjwt__outq m = io->msg;
+                memset(&io->msg, 0, sizeof(io->msg));
                 deliver(c, m.data + m.off, wsjwt__outq_size(&m), binary);
                 wsjwt__outq_free(&m);
             }
@@ -637,7 +686,7 @@ static void conn_read(struct wsjwt_conn *c)
 {
     struct wsjwt__loop *l = c->loop;
     uint8_t *buf = l->rbuf;
-    size_t pre = c->in_len;
+    size_t pre = c->io ? c->io->in_len : 0;
     if (pre > l->rbuf_size - WSJWT__READ_SIZE) {
         /* Cannot happen: a kept head is at most max_head bytes and a kept
          * frame prefix at most 139. */
@@ -645,7 +694,7 @@ static void conn_read(struct wsjwt_conn *c)
         return;
     }
     if (pre)
-        memcpy(buf, c->in, pre);
+        memcpy(buf, c->io->in, pre);
     ssize_t n;
     do
         n = read(conn_fd(c), buf + pre, WSJWT__READ_SIZE);
@@ -705,10 +754,7 @@ void wsjwt__conn_accept(struct wsjwt__loop *l, int fd)
     c->close_code = 1006;
     c->stamp = loop_ms(l);
     wsjwt__http_parser_init(&c->u.http, l->srv->cfg.max_head, l->srv->cfg.max_headers);
-    c->next = l->conns;
-    if (l->conns)
-        l->conns->prev = c;
-    l->conns = c;
+    c->poll.data = c;
     l->n_conns++;
     poll_update(c);
 }
@@ -718,95 +764,134 @@ static int elapsed(uint32_t now, uint32_t since, uint32_t ms)
     return (uint32_t)(now - since) >= ms;
 }
 
-void wsjwt__conn_sweep(struct wsjwt__loop *l)
+/* Calls fn for every live connection of the loop. The connections are the
+ * loop's poll handles whose data points at themselves (the listener's points
+ * at the loop). Closing handles stay in libuv's queue until their close
+ * callback, so fn may tear connections down. */
+struct walk {
+    void (*fn)(struct wsjwt_conn *c, void *arg);
+    void *arg;
+};
+
+static void walk_cb(uv_handle_t *h, void *arg)
 {
+    struct walk *w = arg;
+    if (h->type != UV_POLL || h->data != (void *)h || uv_is_closing(h))
+        return;
+    struct wsjwt_conn *c = (struct wsjwt_conn *)h;
+    if (c->state != CONN_DEAD)
+        w->fn(c, w->arg);
+}
+
+static void for_each_conn(struct wsjwt__loop *l, void (*fn)(struct wsjwt_conn *c, void *arg), void *arg)
+{
+    struct walk w = {fn, arg};
+    uv_walk(&l->uv, walk_cb, &w);
+}
+
+struct sweep {
+    uint32_t now;
+    int64_t wall;
+    int force;
+};
+
+static void sweep_one(struct wsjwt_conn *c, void *arg)
+{
+    const struct sweep *sw = arg;
+    struct wsjwt__loop *l = c->loop;
     struct wsjwt_server *srv = l->srv;
     const struct wsjwt_server_config *cfg = &srv->cfg;
-    uint32_t now = loop_ms(l);
-    int64_t wall = wsjwt__server_now(srv);
-    int force = l->stopping && uv_now(&l->uv) >= l->stop_deadline;
-    struct wsjwt_conn *c, *next;
-    for (c = l->conns; c; c = next) {
-        next = c->next;
-        if (force) {
-            wsjwt__conn_teardown(c);
-            continue;
-        }
-        switch (c->state) {
-        case CONN_HANDSHAKE:
-        case CONN_DEFERRED:
-            if (elapsed(now, c->stamp, cfg->handshake_timeout_ms)) {
-                if (wsjwt__log_enabled(srv, WSJWT_LOG_INFO)) {
-                    char peer[64];
-                    log_peer(c, peer, sizeof(peer));
-                    wsjwt__log(srv, WSJWT_LOG_INFO, "handshake_timeout", "peer=%s", peer);
-                }
-                wsjwt__conn_teardown(c);
-            }
-            break;
-        case CONN_OPEN:
-            if (!cfg->keep_expired_open && c->exp && wall >= c->exp) {
-                /* A token authorises a connection only while it is valid. */
-                STAT_INC(l, expired);
-                if (wsjwt__log_enabled(srv, WSJWT_LOG_INFO)) {
-                    char peer[64], sub[80] = "";
-                    log_peer(c, peer, sizeof(peer));
-                    if (c->sub)
-                        wsjwt__log_quote(sub, sizeof(sub), c->sub, strlen(c->sub));
-                    wsjwt__log(srv, WSJWT_LOG_INFO, "token_expired", "peer=%s sub=\"%s\" exp=%lld", peer, sub,
-                               (long long)c->exp);
-                }
-                conn_close(c, 1008, "token expired");
-            } else if (elapsed(now, c->stamp, cfg->idle_timeout_ms)) {
-                conn_close(c, 1001, "idle timeout");
-            } else if (elapsed(now, c->stamp, cfg->ping_interval_ms) && !(c->flags & CF_PINGED)) {
-                c->flags |= CF_PINGED;
-                conn_send_frame(c, WSJWT__WS_PING, NULL, 0);
-            }
-            break;
-        case CONN_CLOSING:
-        case CONN_DRAINING:
-            if (elapsed(now, c->stamp, cfg->close_timeout_ms))
-                wsjwt__conn_teardown(c);
-            break;
-        default:
-            break;
-        }
+    if (sw->force) {
+        wsjwt__conn_teardown(c);
+        return;
     }
+    switch (c->state) {
+    case CONN_HANDSHAKE:
+    case CONN_DEFERRED:
+        if (elapsed(sw->now, c->stamp, cfg->handshake_timeout_ms)) {
+            if (wsjwt__log_enabled(srv, WSJWT_LOG_INFO)) {
+                char peer[64];
+                log_peer(c, peer, sizeof(peer));
+                wsjwt__log(srv, WSJWT_LOG_INFO, "handshake_timeout", "peer=%s", peer);
+            }
+            wsjwt__conn_teardown(c);
+        }
+        break;
+    case CONN_OPEN:
+        if (!cfg->keep_expired_open && c->exp && sw->wall >= c->exp) {
+            /* A token authorises a connection only while it is valid. */
+            STAT_INC(l, expired);
+            if (wsjwt__log_enabled(srv, WSJWT_LOG_INFO)) {
+                char peer[64], sub[80] = "";
+                log_peer(c, peer, sizeof(peer));
+                if (c->sub)
+                    wsjwt__log_quote(sub, sizeof(sub), c->sub, strlen(c->sub));
+                wsjwt__log(srv, WSJWT_LOG_INFO, "token_expired", "peer=%s sub=\"%s\" exp=%lld", peer, sub,
+                           (long long)c->exp);
+            }
+            conn_close(c, 1008, "token expired");
+        } else if (elapsed(sw->now, c->stamp, cfg->idle_timeout_ms)) {
+            conn_close(c, 1001, "idle timeout");
+        } else if (elapsed(sw->now, c->stamp, cfg->ping_interval_ms) && !(c->flags & CF_PINGED)) {
+            c->flags |= CF_PINGED;
+            conn_send_frame(c, WSJWT__WS_PING, NULL, 0);
+        }
+        break;
+    case CONN_CLOSING:
+    case CONN_DRAINING:
+        if (elapsed(sw->now, c->stamp, cfg->close_timeout_ms))
+            wsjwt__conn_teardown(c);
+        break;
+    default:
+        break;
+    }
+}
+
+void wsjwt__conn_sweep(struct wsjwt__loop *l)
+{
+    struct sweep sw;
+    sw.now = loop_ms(l);
+    sw.wall = wsjwt__server_now(l->srv);
+    sw.force = l->stopping && uv_now(&l->uv) >= l->stop_deadline;
+    for_each_conn(l, sweep_one, &sw);
+}
+
+static void shutdown_one(struct wsjwt_conn *c, void *arg)
+{
+    (void)arg;
+    if (c->state == CONN_OPEN)
+        conn_close(c, 1001, "server shutting down");
+    else if (c->state == CONN_HANDSHAKE || c->state == CONN_DEFERRED)
+        wsjwt__conn_teardown(c);
 }
 
 void wsjwt__conn_shutdown(struct wsjwt__loop *l)
 {
-    struct wsjwt_conn *c, *next;
     l->stopping = 1;
     l->stop_deadline = uv_now(&l->uv) + l->srv->cfg.shutdown_timeout_ms;
-    for (c = l->conns; c; c = next) {
-        next = c->next;
-        if (c->state == CONN_OPEN)
-            conn_close(c, 1001, "server shutting down");
-        else if (c->state == CONN_HANDSHAKE || c->state == CONN_DEFERRED)
-            wsjwt__conn_teardown(c);
+    for_each_conn(l, shutdown_one, NULL);
+}
+
+static void deliver_one(struct wsjwt_conn *c, void *arg)
+{
+    const struct wsjwt__bcast *b = arg;
+    struct wsjwt__loop *l = c->loop;
+    if (c->state != CONN_OPEN || c == b->except)
+        return;
+    if (out_size(c) >= l->srv->cfg.max_backpressure) {
+        /* A receiver that does not read: close it rather than grow its
+         * queue or drop the message silently. */
+        STAT_INC(l, backpressure);
+        conn_close(c, 1013, "backpressure");
+        return;
     }
+    conn_queue(c, b->frame, b->len, NULL, 0);
+    STAT_INC(l, messages_out);
 }
 
 void wsjwt__loop_deliver(struct wsjwt__loop *l, const struct wsjwt__bcast *b)
 {
-    size_t cap = l->srv->cfg.max_backpressure;
-    struct wsjwt_conn *c, *next;
-    for (c = l->conns; c; c = next) {
-        next = c->next;
-        if (c->state != CONN_OPEN || c == b->except)
-            continue;
-        if (wsjwt__outq_size(&c->out) >= cap) {
-            /* A receiver that does not read: close it rather than grow its
-             * queue or drop the message silently. */
-            STAT_INC(l, backpressure);
-            conn_close(c, 1013, "backpressure");
-            continue;
-        }
-        conn_queue(c, b->frame, b->len, NULL, 0);
-        STAT_INC(l, messages_out);
-    }
+    for_each_conn(l, deliver_one, (void *)b);
 }
 
 /* ---- public connection API ------------------------------------------------------------------ */
@@ -840,7 +925,7 @@ int wsjwt_conn_send(struct wsjwt_conn *c, const void *data, size_t len, int bina
     struct wsjwt__loop *l = c->loop;
     if (c->state != CONN_OPEN)
         return WSJWT_ESTATE;
-    if (wsjwt__outq_size(&c->out) >= l->srv->cfg.max_backpressure) {
+    if (out_size(c) >= l->srv->cfg.max_backpressure) {
         c->flags |= CF_DRAIN_CB;
         STAT_INC(l, backpressure);
         return WSJWT_EBACKPRESSURE;
@@ -862,26 +947,27 @@ int wsjwt_conn_ping(struct wsjwt_conn *c, const void *data, size_t len)
 
 int wsjwt_conn_answer(struct wsjwt_conn *c, int status)
 {
-    if (c->state != CONN_DEFERRED || wsjwt__outq_size(&c->msg) != WSJWT_WS_ACCEPT_LEN)
+    if (c->state != CONN_DEFERRED || !c->io || wsjwt__outq_size(&c->io->msg) != WSJWT_WS_ACCEPT_LEN)
         return WSJWT_ESTATE;
+    struct wsjwt__conn_io *io = c->io;
     if (status != WSJWT_UPGRADE_ACCEPT) {
-        wsjwt__outq_free(&c->msg);
+        wsjwt__outq_free(&io->msg);
         refuse(c, WSJWT_EHTTP_REFUSED, status >= 400 && status <= 599 ? status : 500, NULL, "deferred", NULL,
                0);
         flushq_push(c);
         return 0;
     }
     char accept[WSJWT_WS_ACCEPT_LEN];
-    memcpy(accept, c->msg.data + c->msg.off, sizeof(accept));
-    wsjwt__outq_free(&c->msg);
+    memcpy(accept, io->msg.data + io->msg.off, sizeof(accept));
+    wsjwt__outq_free(&io->msg);
     conn_open(c, accept);
     /* Frames the client sent right after its request head (kept while
      * deferred) are decoded in place in the connection's own buffer: the
      * loop's shared buffer may be in use by the caller's callback. */
-    if (c->in_len && c->state == CONN_OPEN) {
-        size_t used = conn_frames(c, c->in, c->in_len);
-        if (c->state != CONN_DEAD)
-            conn_keep(c, c->in + used, c->in_len - used);
+    if (c->io && c->io->in_len && c->state == CONN_OPEN) {
+        size_t used = conn_frames(c, c->io->in, c->io->in_len);
+        if (c->state != CONN_DEAD && c->io)
+            conn_keep(c, c->io->in + used, c->io->in_len - used);
     }
     flushq_push(c);
     return 0;

@@ -44,18 +44,25 @@ enum wsjwt__conn_state {
 
 struct wsjwt__loop;
 
-struct wsjwt_conn {
-    uv_poll_t poll; /* first: the handle's address is the connection's */
-    struct wsjwt__loop *loop;
-    struct wsjwt_conn *prev, *next; /* the loop's connections */
-    struct wsjwt_conn *flush_next;  /* the loop's flush list */
-    struct wsjwt__outq out;         /* bytes the socket did not take yet */
-    struct wsjwt__outq msg;         /* a message split across reads or fragments;
-                                       while deferred: the Sec-WebSocket-Accept value;
-                                       once closing: the close reason for on_close */
-    uint8_t *in;                    /* unconsumed input (partial head or frame header) */
+/* Buffers a connection holds only while it needs them: unsent bytes, an
+ * incomplete request head or frame header, a message split across reads or
+ * fragments. Allocated on first use, freed when all are empty, so that an
+ * idle connection costs only struct wsjwt_conn (issue 8: 400 bytes). */
+struct wsjwt__conn_io {
+    struct wsjwt__outq out; /* bytes the socket did not take yet */
+    struct wsjwt__outq msg; /* a message being assembled; while deferred: the
+                               Sec-WebSocket-Accept value; once closing: the
+                               NUL-terminated close reason for on_close */
+    uint8_t *in;            /* unconsumed input (partial head or frame header) */
     uint32_t in_len;
-    uint32_t stamp; /* loop ms of the last input (handshake/open) or of the close start */
+};
+
+struct wsjwt_conn {
+    uv_poll_t poll; /* first: the handle's address is the connection's. The
+                       loop's connections are found with uv_walk: no list. */
+    struct wsjwt__loop *loop;
+    struct wsjwt_conn *flush_next; /* the loop's flush list */
+    struct wsjwt__conn_io *io;     /* NULL while idle */
     union {
         struct wsjwt__http_parser http; /* CONN_HANDSHAKE */
         struct wsjwt__ws_decoder ws;    /* from CONN_OPEN */
@@ -64,6 +71,7 @@ struct wsjwt_conn {
     struct wsjwt_jwt *jwt; /* while on_upgrade/on_open run, or for good with keep_jwt */
     char *sub;             /* the token's subject, or NULL */
     int64_t exp;           /* the token's exp, 0 when none */
+    uint32_t stamp;        /* loop ms of the last input (handshake/open) or of the close start */
     uint16_t close_code;   /* for on_close: 1006 until a close is sent or received */
     uint16_t flags;
     uint8_t state;
@@ -105,8 +113,7 @@ struct wsjwt__loop {
     int stopping;
     uint64_t stop_deadline;
 
-    struct wsjwt_conn *conns; /* every connection of this loop */
-    size_t n_conns;
+    size_t n_conns;                /* connections of this loop (handles in uv_walk) */
     struct wsjwt_conn *flush_head; /* connections with queued bytes to write */
 
     /* Corked output of the connection being served (see conn.c). */

@@ -98,15 +98,15 @@ test('--mode broadcast sends each message to every other client', async () => {
 });
 
 test('a client that never reads is closed with 1013 when its queue passes --max-backpressure', async () => {
-  const srv = await startServer(['--max-backpressure', '256k', '--max-message', '64k', '--close-timeout', '1s']);
+  const srv = await startServer(['--max-backpressure', '256k', '--max-message', '64k', '--close-timeout', '3s']);
   try {
     const raw = await rawOpen(srv.port, token());
     raw.sock.pause(); // stop reading: the kernel buffers fill, then the server's queue
     const chunk = frame(2, Buffer.alloc(60000, 7));
-    // Send echoes we never read for about 2 s: far more than the socket
+    // Send echoes we never read for 1.5 s: far more than the socket
     // buffers plus the 256 KiB cap.
     const t0 = Date.now();
-    while (Date.now() - t0 < 2000 && !raw.ended) {
+    while (Date.now() - t0 < 1500 && !raw.ended) {
       if (!raw.sock.write(chunk)) await new Promise((r) => setTimeout(r, 5));
     }
     raw.sock.resume();
