@@ -3,6 +3,7 @@
 #ifndef WSJWT_TEST_JWT_UTIL_H
 #define WSJWT_TEST_JWT_UTIL_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,4 +74,65 @@ static inline int tu_verify(const struct wsjwt_policy *p, const struct wsjwt_key
     return rc;
 }
 
+#endif
+
+#ifndef WSJWT_TEST_JWT_UTIL_PKEY
+#define WSJWT_TEST_JWT_UTIL_PKEY
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+#include <openssl/rsa.h>
+
+/* header.payload signed with an OpenSSL key directly: md "SHA256"...,
+ * pss: PS padding; coord > 0: ECDSA, converted to the JOSE r||s form;
+ * md NULL: EdDSA. */
+static inline char *tu_pk(EVP_PKEY *pkey, const char *md, int pss, int coord, const char *hdr,
+                          const char *pay)
+{
+    char *h = tu_b64url(hdr, strlen(hdr)), *p = tu_b64url(pay, strlen(pay));
+    size_t n = strlen(h) + 1 + strlen(p), sl = 1200;
+    char *tok = malloc(n + 1 + 1700);
+    unsigned char sig[1200];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    sprintf(tok, "%s.%s.", h, p);
+    EVP_DigestSignInit_ex(ctx, &pctx, md, NULL, NULL, pkey, NULL);
+    if (pss) {
+        EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
+        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST);
+    }
+    EVP_DigestSign(ctx, sig, &sl, (const unsigned char *)tok, n);
+    if (coord) {
+        const unsigned char *d = sig;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &d, (long)sl);
+        unsigned char raw[132];
+        BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, coord);
+        BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + coord, coord);
+        ECDSA_SIG_free(es);
+        memcpy(sig, raw, 2 * (size_t)coord);
+        sl = 2 * (size_t)coord;
+    }
+    wsjwt__b64url_encode(sig, sl, tok + n + 1);
+    EVP_MD_CTX_free(ctx);
+    free(h);
+    free(p);
+    return tok;
+}
+
+/* A one-key set from text (PEM, JWK, ...); fails the test on error. */
+static inline struct wsjwt_keyset *tu_set_from(const char *text)
+{
+    struct wsjwt_keyset *set = NULL;
+    int rc = wsjwt_keyset_parse(text, strlen(text), &set);
+    if (rc != 0)
+        fprintf(stderr, "keyset_parse: %s\n", wsjwt_strerror(rc));
+    return set;
+}
+
+static inline struct wsjwt_policy *tu_policy(const enum wsjwt_alg *algs, size_t n)
+{
+    struct wsjwt_policy *p = NULL;
+    struct wsjwt_policy_opts o = {.algs = algs, .n_algs = n};
+    wsjwt_policy_new(&o, &p);
+    return p;
+}
 #endif
