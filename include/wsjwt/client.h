@@ -165,7 +165,7 @@ WSJWT_API int wsjwt_client_ping(struct wsjwt_client *c, const void *data, size_t
 WSJWT_API int wsjwt_client_close(struct wsjwt_client *c, int code, const char *reason);
 
 /* Releases the client (NULL is fine). Aborts an open connection without a
- * close handshake; no callback runs afterwards. */
+ * close handshake (with a TCP reset); no callback runs afterwards. */
 WSJWT_API void wsjwt_client_free(struct wsjwt_client *c);
 
 /* The selected subprotocol (NULL if none), the number of bytes queued for

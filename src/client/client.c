@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -21,6 +23,10 @@
 
 #include "http/http.h"
 #include "ws/ws.h"
+
+#if defined(__linux__) && !defined(IP_BIND_ADDRESS_NO_PORT)
+#define IP_BIND_ADDRESS_NO_PORT 24 /* linux/in.h, Linux 4.2 */
+#endif
 
 /* A read buffer: 64 KiB takes a large message in few system calls; it is
  * released whenever a read left no bytes behind, so idle clients hold none. */
@@ -427,7 +433,7 @@ static void try_connect(struct wsjwt_client *c)
 {
     struct addrinfo *ai = c->ai_next;
     c->ai_next = ai->ai_next;
-    int rc = uv_tcp_init(c->loop, &c->tcp);
+    int rc = uv_tcp_init_ex(c->loop, &c->tcp, (unsigned)ai->ai_family);
     if (rc < 0) {
         fail(c, WSJWT_EIO, NULL, rc);
         return;
@@ -436,6 +442,14 @@ static void try_connect(struct wsjwt_client *c)
     c->tcp_init = 1;
     c->handles++;
     if (c->bind_address) {
+#ifdef IP_BIND_ADDRESS_NO_PORT
+        /* Let connect() pick the source port per destination, not bind():
+         * many source addresses then share the ephemeral range freely. */
+        uv_os_fd_t fd;
+        int one = 1;
+        if (ai->ai_family == AF_INET && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+            (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+#endif
         struct sockaddr_storage sa;
         int brc = ai->ai_family == AF_INET6 ? uv_ip6_addr(c->bind_address, 0, (struct sockaddr_in6 *)&sa)
                                             : uv_ip4_addr(c->bind_address, 0, (struct sockaddr_in *)&sa);
@@ -997,6 +1011,14 @@ void wsjwt_client_free(struct wsjwt_client *c)
         c->state = ST_SHUT;
         maybe_release(c);
         return;
+    }
+    if (c->tcp_init && (c->state == ST_HANDSHAKE || c->state == ST_OPEN) && !c->writing) {
+        /* An abort: a reset tells the server at once and leaves no TIME_WAIT
+         * behind on this side (load generators abort thousands a second). */
+        c->tcp_init = 0;
+        if (uv_tcp_close_reset(&c->tcp, on_handle_closed) != 0) {
+            c->tcp_init = 1;
+        }
     }
     shut(c);
     maybe_release(c);

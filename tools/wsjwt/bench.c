@@ -1,12 +1,910 @@
-/* wsjwt bench: not written yet (see the open issues). */
-#include <stdio.h>
+/* wsjwt bench URL: a load generator for any WebSocket server, on the wsjwt
+ * client library (real masking from the CSPRNG, every server frame checked
+ * as strictly as a real client does).
+ *
+ * Modes:
+ *   echo     N connections, each keeping D messages of S bytes in flight
+ *            (closed loop), or sending at --rate messages/s in all (open
+ *            loop); every reply is checked byte for byte against what was
+ *            sent (a sequence number and a pattern); latency from send to
+ *            reply goes into a log-linear histogram.
+ *   upgrade  N concurrent workers, each: connect, upgrade, check the status
+ *            (101, or --expect-status), abort, repeat: upgrades/s.
+ *   idle     open N authenticated connections, hold them for the duration,
+ *            then send one message on each and check its echo.
+ * Phases: connect (echo, idle), warm-up (not counted), measured window.
+ *
+ * Threads: --threads T runs T libuv loops, each with its share of the
+ * connections; the main thread only steps the phases and prints progress.
+ * Counters are per thread and published with relaxed atomic stores.
+ */
+#include <math.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <wsjwt/client.h>
 
 #include "cmd.h"
+#include "tokenopts.h"
+
+#define CMD "wsjwt bench"
+
+/* Bounds on what the command line may ask for. */
+#define MAX_CONNS    200000u
+#define MAX_INFLIGHT 1024u
+#define MAX_SIZE     (16u * 1024u * 1024u)
+#define MAX_THREADS  64u
+#define MAX_SECONDS  3600.0
+/* Connections being set up at once per thread: a burst of thousands of SYNs
+ * overflows a server's accept backlog and turns into 1 s SYN retries. */
+#define CONNECT_BATCH 128u
+/* Ephemeral ports per source address we plan for (Linux default range
+ * 32768-60999 is ~28k; leave room for everything else on the machine). */
+#define PORTS_PER_SOURCE 20000u
+/* Patterns: reply k is checked against pattern k % NPAT plus its sequence
+ * number in the first bytes. */
+#define NPAT       16u
+#define SEQ_DIGITS 8u
+
+enum mode { M_ECHO, M_UPGRADE, M_IDLE };
+enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_CHECK, P_STOP };
+enum err {
+    E_CONNECT,   /* resolve / TCP connect / timeout */
+    E_REFUSED,   /* the upgrade got an unexpected status */
+    E_HANDSHAKE, /* a 101 that failed the checks, or an unexpected 101 */
+    E_PROTOCOL,  /* a frame rule broken by the server */
+    E_CLOSED,    /* the connection ended before we closed it */
+    E_MISMATCH,  /* a reply that is not what was sent */
+    E_SEND,      /* send refused (backpressure) */
+    E_NOREPLY,   /* idle check: no echo */
+    E_BEHIND,    /* open loop: a message due while every window was full */
+    E_COUNT
+};
+static const char *const err_names[E_COUNT] = {"connect",  "refused", "handshake", "protocol", "closed",
+                                               "mismatch", "send",    "no_reply",  "behind"};
+
+/* Log-linear histogram of nanoseconds: values below 64 exact, then 32
+ * buckets per power of two (at most 3% wide). */
+#define HIST_BUCKETS 1920u
+struct hist {
+    uint64_t n[HIST_BUCKETS];
+    uint64_t count, max;
+};
+
+static unsigned hist_index(uint64_t v)
+{
+    if (v < 64)
+        return (unsigned)v;
+    unsigned e = 63u - (unsigned)__builtin_clzll(v);
+    return (e - 5u) * 32u + (unsigned)(v >> (e - 5u)) - 32u + 32u;
+}
+
+static double hist_mid(unsigned idx)
+{
+    if (idx < 64)
+        return idx;
+    unsigned q = idx / 32u, r = idx % 32u, e = q + 4u;
+    double lo = (double)((uint64_t)(32u + r) << (e - 5u));
+    double hi = (double)((uint64_t)(33u + r) << (e - 5u));
+    return (lo + hi) / 2.0;
+}
+
+static void hist_add(struct hist *h, uint64_t v)
+{
+    h->n[hist_index(v)]++;
+    h->count++;
+    if (v > h->max)
+        h->max = v;
+}
+
+static double hist_pct_us(const struct hist *h, double pct)
+{
+    if (!h->count)
+        return 0;
+    uint64_t want = (uint64_t)ceil(pct / 100.0 * (double)h->count);
+    if (want == 0)
+        want = 1;
+    uint64_t seen = 0;
+    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+        seen += h->n[i];
+        if (seen >= want) {
+            double v = hist_mid(i);
+            return (v > (double)h->max ? (double)h->max : v) / 1000.0;
+        }
+    }
+    return (double)h->max / 1000.0;
+}
+
+struct opts {
+    const char *url;
+    enum mode mode;
+    uint32_t conns, inflight, threads, sources, expect;
+    size_t size;
+    int binary, json;
+    double duration, warmup, rate, timeout;
+};
+
+struct bench;
+struct worker;
+
+struct bconn {
+    struct worker *w;
+    struct wsjwt_client *c;
+    uint32_t idx;
+    uint32_t sent, recv; /* sequence numbers */
+    uint64_t *ts;        /* send times, ring of `inflight` */
+    uint8_t open, done, checked;
+};
+
+struct stats {
+    uint64_t messages, bytes, upgrades, opened;
+    uint64_t errors[E_COUNT];
+    struct hist hist;
+};
+
+struct worker {
+    struct bench *b;
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t rate_timer;
+    struct bconn *conns;
+    uint32_t first, n, next_start, connecting, alive, rr;
+    uint64_t last_tick;
+    double credit;
+    uint8_t *pat[NPAT]; /* per-worker send buffers: pattern, sequence prefix rewritten per send */
+    struct stats st;
+    _Atomic uint64_t pub_done;   /* messages or upgrades so far (any phase), for progress */
+    _Atomic uint64_t pub_opened; /* connections opened */
+    _Atomic uint64_t pub_failed; /* connections that failed to open */
+    _Atomic uint64_t pub_errors;
+    uint64_t done, errors;
+    int seen_phase; /* the phase this loop last acted on */
+};
+
+struct bench {
+    struct opts o;
+    struct tokenopts to;
+    uint8_t *pat[NPAT]; /* the reference patterns */
+    _Atomic int phase;
+    pthread_mutex_t token_lock; /* signing state is shared by the threads */
+    struct worker *w;
+    char source[MAX_THREADS][16];
+};
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static int phase_of(const struct bench *b)
+{
+    return atomic_load_explicit(&b->phase, memory_order_relaxed);
+}
+
+static void count_error(struct worker *w, enum err e)
+{
+    w->st.errors[e]++;
+    w->errors++;
+    atomic_store_explicit(&w->pub_errors, w->errors, memory_order_relaxed);
+}
+
+/* ---- payloads -------------------------------------------------------------------- */
+
+static void fill_pattern(uint8_t *p, size_t n, unsigned k, int binary)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = binary ? (uint8_t)(k * 131u + i * 7u + 3u) : (uint8_t)('a' + (k * 7u + i) % 26u);
+}
+
+static void put_seq(uint8_t *p, size_t size, uint32_t seq)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = size < SEQ_DIGITS ? size : SEQ_DIGITS;
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)hex[(seq >> (4 * (SEQ_DIGITS - 1 - i))) & 15u];
+}
+
+static int check_reply(const struct bench *b, uint32_t seq, const uint8_t *p, size_t len)
+{
+    if (len != b->o.size)
+        return 0;
+    uint8_t pre[SEQ_DIGITS];
+    size_t n = len < SEQ_DIGITS ? len : SEQ_DIGITS;
+    put_seq(pre, len, seq);
+    return memcmp(pre, p, n) == 0 && memcmp(b->pat[seq % NPAT] + n, p + n, len - n) == 0;
+}
+
+/* ---- connections ------------------------------------------------------------------- */
+
+static void start_conn(struct worker *w, struct bconn *bc);
+
+static void stop_loop(struct worker *w)
+{
+    if (!uv_is_closing((uv_handle_t *)&w->wake))
+        uv_close((uv_handle_t *)&w->wake, NULL);
+    if (!uv_is_closing((uv_handle_t *)&w->rate_timer))
+        uv_close((uv_handle_t *)&w->rate_timer, NULL);
+}
+
+static void send_one(struct bconn *bc)
+{
+    struct worker *w = bc->w;
+    struct bench *b = w->b;
+    uint32_t seq = bc->sent;
+    uint8_t *p = w->pat[seq % NPAT];
+    put_seq(p, b->o.size, seq);
+    int rc = wsjwt_client_send(bc->c, b->o.binary, p, b->o.size);
+    if (rc) {
+        count_error(w, E_SEND);
+        return;
+    }
+    bc->ts[seq % b->o.inflight] = now_ns();
+    bc->sent++;
+}
+
+/* One connection ended or failed to open: start the next in its place when
+ * the mode wants one. */
+static void conn_gone(struct bconn *bc)
+{
+    struct worker *w = bc->w;
+    if (bc->c) {
+        wsjwt_client_free(bc->c);
+        bc->c = NULL;
+        w->alive--;
+    }
+    if (!bc->open) {
+        w->connecting--;
+    }
+    bc->open = 0;
+    int ph = phase_of(w->b);
+    if (w->b->o.mode == M_UPGRADE && ph != P_STOP && ph != P_SETUP)
+        start_conn(w, bc);
+    else if (w->next_start < w->n && ph != P_STOP)
+        start_conn(w, &w->conns[w->next_start++]);
+    if (ph == P_STOP && w->alive == 0)
+        stop_loop(w);
+}
+
+static void on_open(struct wsjwt_client *c, const char *protocol, void *user)
+{
+    struct bconn *bc = user;
+    struct worker *w = bc->w;
+    struct bench *b = w->b;
+    (void)c;
+    (void)protocol;
+    bc->open = 1;
+    w->connecting--;
+    if (b->o.mode == M_UPGRADE) {
+        if (b->o.expect == 101) {
+            if (phase_of(b) == P_MEASURE)
+                w->st.upgrades++;
+            atomic_store_explicit(&w->pub_done, ++w->done, memory_order_relaxed);
+        } else {
+            count_error(w, E_HANDSHAKE); /* a 101 where a refusal was expected */
+        }
+        conn_gone(bc);
+        return;
+    }
+    w->st.opened++;
+    atomic_store_explicit(&w->pub_opened, w->st.opened, memory_order_relaxed);
+    if (w->next_start < w->n)
+        start_conn(w, &w->conns[w->next_start++]);
+    int ph = phase_of(b);
+    if (b->o.mode == M_ECHO && (ph == P_WARMUP || ph == P_MEASURE) && b->o.rate <= 0)
+        for (uint32_t i = 0; i < b->o.inflight; i++)
+            send_one(bc);
+}
+
+static void on_message(struct wsjwt_client *c, int binary, const uint8_t *data, size_t len, void *user)
+{
+    struct bconn *bc = user;
+    struct worker *w = bc->w;
+    struct bench *b = w->b;
+    (void)c;
+    if (b->o.mode == M_IDLE) {
+        if (!bc->checked && bc->sent && check_reply(b, 0, data, len) && binary == b->o.binary)
+            bc->checked = 1;
+        else
+            count_error(w, E_MISMATCH);
+        return;
+    }
+    if (bc->recv == bc->sent || binary != b->o.binary || !check_reply(b, bc->recv, data, len)) {
+        count_error(w, E_MISMATCH);
+        return;
+    }
+    uint64_t t = now_ns();
+    uint64_t lat = t - bc->ts[bc->recv % b->o.inflight];
+    bc->recv++;
+    int ph = phase_of(b);
+    if (ph == P_MEASURE) {
+        w->st.messages++;
+        w->st.bytes += len;
+        hist_add(&w->st.hist, lat);
+    }
+    atomic_store_explicit(&w->pub_done, ++w->done, memory_order_relaxed);
+    if ((ph == P_WARMUP || ph == P_MEASURE) && b->o.rate <= 0)
+        send_one(bc);
+}
+
+static void on_error(struct wsjwt_client *c, int err, const struct wsjwt_client_response *r, void *user)
+{
+    struct bconn *bc = user;
+    struct worker *w = bc->w;
+    struct bench *b = w->b;
+    (void)c;
+    if (err == WSJWT_EHTTP_STATUS && r && b->o.mode == M_UPGRADE && (uint32_t)r->status == b->o.expect) {
+        if (phase_of(b) == P_MEASURE)
+            w->st.upgrades++;
+        atomic_store_explicit(&w->pub_done, ++w->done, memory_order_relaxed);
+        return;
+    }
+    if (phase_of(b) == P_STOP && bc->open)
+        return; /* ours to end */
+    if (err == WSJWT_EHTTP_STATUS)
+        count_error(w, E_REFUSED);
+    else if (err == WSJWT_ECONNECT || err == WSJWT_ERESOLVE || err == WSJWT_ETIMEDOUT)
+        count_error(w, E_CONNECT);
+    else if (err <= WSJWT_EHTTP_MALFORMED && err > WSJWT_EWS_PROTOCOL)
+        count_error(w, E_HANDSHAKE);
+    else if (err == WSJWT_ECLOSED || err == WSJWT_EIO)
+        count_error(w, E_CLOSED);
+    else
+        count_error(w, E_PROTOCOL);
+    if (!bc->open && b->o.mode != M_UPGRADE)
+        atomic_store_explicit(&w->pub_failed, atomic_load_explicit(&w->pub_failed, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+}
+
+static void on_close(struct wsjwt_client *c, int code, const char *reason, size_t reason_len, void *user)
+{
+    struct bconn *bc = user;
+    struct worker *w = bc->w;
+    (void)c;
+    (void)reason;
+    (void)reason_len;
+    /* A close the server started (not after ours) is an error unless we are
+     * stopping; upgrade workers end by aborting, not here. */
+    if (bc->open && phase_of(w->b) != P_STOP && code != 1006)
+        count_error(w, E_CLOSED);
+    bc->done = 1;
+    conn_gone(bc);
+}
+
+static void start_conn(struct worker *w, struct bconn *bc)
+{
+    struct bench *b = w->b;
+    char *token = NULL;
+    int owned = 0;
+    bc->w = w;
+    bc->sent = bc->recv = 0;
+    bc->open = bc->done = bc->checked = 0;
+    pthread_mutex_lock(&b->token_lock);
+    int trc = tokenopts_token(&b->to, &token, &owned);
+    pthread_mutex_unlock(&b->token_lock);
+    if (trc != 0) {
+        count_error(w, E_CONNECT);
+        return;
+    }
+    struct wsjwt_client_opts o = {
+        .url = b->o.url,
+        .token = token,
+        .token_place = b->to.place,
+        .token_name = b->to.name,
+        .bind_address = b->o.sources > 1 ? b->source[(w->first + bc->idx) % b->o.sources] : NULL,
+        .max_message = b->o.size > (1u << 20) ? b->o.size : 0,
+        .connect_timeout_ms = (uint64_t)(b->o.timeout * 1000.0),
+        .close_timeout_ms = 2000,
+        .cb = {on_open, on_message, NULL, on_error, on_close},
+        .user = bc,
+    };
+    int rc = wsjwt_client_new(&w->loop, &o, &bc->c);
+    tokenopts_free_token(token, owned);
+    if (rc == 0 && (rc = wsjwt_client_connect(bc->c)) != 0) {
+        wsjwt_client_free(bc->c);
+        bc->c = NULL;
+    }
+    if (rc) {
+        count_error(w, E_CONNECT);
+        return;
+    }
+    w->alive++;
+    w->connecting++;
+}
+
+/* ---- the worker loop ---------------------------------------------------------------- */
+
+static void on_rate(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    struct bench *b = w->b;
+    int ph = phase_of(b);
+    if (ph != P_WARMUP && ph != P_MEASURE)
+        return;
+    uint64_t now = now_ns();
+    w->credit += b->o.rate / b->o.threads * (double)(now - w->last_tick) / 1e9;
+    w->last_tick = now;
+    while (w->credit >= 1.0) {
+        w->credit -= 1.0;
+        uint32_t tries = 0;
+        struct bconn *bc = NULL;
+        while (tries++ < w->n) {
+            struct bconn *cand = &w->conns[w->rr++ % w->n];
+            if (cand->open && cand->sent - cand->recv < b->o.inflight) {
+                bc = cand;
+                break;
+            }
+        }
+        if (!bc) {
+            count_error(w, E_BEHIND); /* every window is full: the server is behind the rate */
+            w->credit = 0;
+            break;
+        }
+        send_one(bc);
+    }
+}
+
+static void on_wake(uv_async_t *a)
+{
+    struct worker *w = a->data;
+    struct bench *b = w->b;
+    int ph = phase_of(b);
+    if (ph == w->seen_phase)
+        return;
+    int was = w->seen_phase;
+    w->seen_phase = ph;
+    if (was == P_SETUP && (ph == P_WARMUP || ph == P_MEASURE)) {
+        if (b->o.mode == M_UPGRADE) {
+            for (uint32_t i = 0; i < w->n; i++)
+                start_conn(w, &w->conns[i]);
+        } else if (b->o.mode == M_ECHO && b->o.rate > 0) {
+            w->last_tick = now_ns();
+            uv_timer_start(&w->rate_timer, on_rate, 1, 1);
+        } else if (b->o.mode == M_ECHO) {
+            for (uint32_t i = 0; i < w->n; i++)
+                if (w->conns[i].open)
+                    for (uint32_t k = 0; k < b->o.inflight; k++)
+                        send_one(&w->conns[i]);
+        }
+    }
+    if (ph == P_CHECK && b->o.mode == M_IDLE) {
+        for (uint32_t i = 0; i < w->n; i++)
+            if (w->conns[i].open)
+                send_one(&w->conns[i]);
+    }
+    if (ph == P_STOP) {
+        uv_timer_stop(&w->rate_timer);
+        for (uint32_t i = 0; i < w->n; i++) {
+            struct bconn *bc = &w->conns[i];
+            if (!bc->c)
+                continue;
+            if (b->o.mode == M_IDLE && bc->open && !bc->checked)
+                count_error(w, E_NOREPLY);
+            if (bc->open && wsjwt_client_close(bc->c, 1000, NULL) == 0)
+                continue;
+            wsjwt_client_free(bc->c); /* still connecting, or closing already */
+            bc->c = NULL;
+            w->alive--;
+        }
+        if (w->alive == 0)
+            stop_loop(w);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct bench *b = w->b;
+    if (b->o.mode != M_UPGRADE) {
+        while (w->next_start < w->n && w->connecting < CONNECT_BATCH)
+            start_conn(w, &w->conns[w->next_start++]);
+    }
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* ---- the main thread ------------------------------------------------------------------ */
+
+static void set_phase(struct bench *b, int ph)
+{
+    atomic_store(&b->phase, ph);
+    for (uint32_t t = 0; t < b->o.threads; t++)
+        uv_async_send(&b->w[t].wake);
+}
+
+static uint64_t sum(struct bench *b, size_t off)
+{
+    uint64_t s = 0;
+    for (uint32_t t = 0; t < b->o.threads; t++)
+        s += atomic_load_explicit((_Atomic uint64_t *)((char *)&b->w[t] + off), memory_order_relaxed);
+    return s;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* Sleeps for `secs`, printing a progress line each second on a terminal. */
+static void run_window(struct bench *b, double secs, const char *label, int tty)
+{
+    uint64_t start = now_ns();
+    uint64_t last_done = sum(b, offsetof(struct worker, pub_done));
+    uint64_t last_t = start;
+    for (;;) {
+        double left = secs - (double)(now_ns() - start) / 1e9;
+        if (left <= 0)
+            break;
+        sleep_s(left < 1.0 ? left : 1.0);
+        if (!tty)
+            continue;
+        uint64_t d = sum(b, offsetof(struct worker, pub_done)), t = now_ns();
+        double rate = (double)(d - last_done) / ((double)(t - last_t) / 1e9);
+        fprintf(stderr, "\r%-8s %6.1fs  %12.0f %s/s  open %llu  errors %llu   ", label,
+                (double)(t - start) / 1e9, rate, b->o.mode == M_UPGRADE ? "upgrades" : "msg",
+                (unsigned long long)sum(b, offsetof(struct worker, pub_opened)),
+                (unsigned long long)sum(b, offsetof(struct worker, pub_errors)));
+        last_done = d;
+        last_t = t;
+    }
+    if (tty)
+        fprintf(stderr, "\r%*s\r", 78, "");
+}
+
+static void help(FILE *out)
+{
+    fputs("usage: wsjwt bench URL [OPTIONS]\n\n"
+          "Load-tests a WebSocket server (ours or any other).\n\n"
+          "  --mode M            echo (default), upgrade or idle\n"
+          "  --connections N     echo/idle: connections; upgrade: concurrent workers (100)\n"
+          "  --in-flight D       echo: messages in flight per connection (1)\n"
+          "  --size BYTES        payload per message (32)\n"
+          "  --binary            binary messages (default text)\n"
+          "  --duration S        measured seconds (5)\n"
+          "  --warmup S          seconds before measuring (1)\n"
+          "  --rate R            echo: R messages/s in all, open loop (default: closed loop)\n"
+          "  --threads T         event-loop threads (1)\n"
+          "  --sources K         spread connections over 127.0.0.1..K (auto beyond 20000)\n"
+          "  --expect-status S   upgrade: the status every upgrade must get (101; 401 for\n"
+          "                      refused tokens)\n"
+          "  --timeout S         connect + upgrade limit per connection (10)\n"
+          "  --json              one JSON object on stdout\n\n",
+          out);
+    tokenopts_help(out);
+    fputs("\nEvery reply is checked; errors are counted and shown. Exit: 0 no error, 1 errors, 2 usage.\n",
+          out);
+}
+
+static int num(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, CMD ": %s: expected a number from %g to %g\n", opt, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse(int argc, char **argv, struct bench *b)
+{
+    struct opts *o = &b->o;
+    o->mode = M_ECHO;
+    o->conns = 100;
+    o->inflight = 1;
+    o->size = 32;
+    o->duration = 5;
+    o->warmup = 1;
+    o->threads = 1;
+    o->expect = 101;
+    o->timeout = 10;
+    for (int i = 1; i < argc;) {
+        const char *v = NULL;
+        double d;
+        int r;
+        if ((r = tokenopts_parse(&b->to, argc, argv, &i)) != OPT_UNKNOWN) {
+            if (r == OPT_ERROR)
+                return EXIT_USAGE;
+            continue;
+        }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            help(stdout);
+            return -1;
+        }
+        if ((r = opt_flag(CMD, argv, &i, "--binary")) != OPT_UNKNOWN) {
+            o->binary = 1;
+            if (r == OPT_ERROR)
+                return EXIT_USAGE;
+            continue;
+        }
+        if ((r = opt_flag(CMD, argv, &i, "--json")) != OPT_UNKNOWN) {
+            o->json = 1;
+            if (r == OPT_ERROR)
+                return EXIT_USAGE;
+            continue;
+        }
+        if ((r = opt_value(CMD, argc, argv, &i, "--mode", &v)) != OPT_UNKNOWN) {
+            if (r == OPT_ERROR)
+                return EXIT_USAGE;
+            if (strcmp(v, "echo") == 0)
+                o->mode = M_ECHO;
+            else if (strcmp(v, "upgrade") == 0)
+                o->mode = M_UPGRADE;
+            else if (strcmp(v, "idle") == 0)
+                o->mode = M_IDLE;
+            else {
+                fprintf(stderr, CMD ": --mode: echo, upgrade or idle\n");
+                return EXIT_USAGE;
+            }
+            continue;
+        }
+#define NUM(name, lo, hi, dst, type)                                                                         \
+    if ((r = opt_value(CMD, argc, argv, &i, name, &v)) != OPT_UNKNOWN) {                                     \
+        if (r == OPT_ERROR || num(name, v, lo, hi, &d) != 0)                                                 \
+            return EXIT_USAGE;                                                                               \
+        dst = (type)d;                                                                                       \
+        continue;                                                                                            \
+    }
+        NUM("--connections", 1, MAX_CONNS, o->conns, uint32_t)
+        NUM("--in-flight", 1, MAX_INFLIGHT, o->inflight, uint32_t)
+        NUM("--size", 0, MAX_SIZE, o->size, size_t)
+        NUM("--duration", 0.1, MAX_SECONDS, o->duration, double)
+        NUM("--warmup", 0, MAX_SECONDS, o->warmup, double)
+        NUM("--rate", 1, 1e9, o->rate, double)
+        NUM("--threads", 1, MAX_THREADS, o->threads, uint32_t)
+        NUM("--sources", 1, 250, o->sources, uint32_t)
+        NUM("--expect-status", 100, 599, o->expect, uint32_t)
+        NUM("--timeout", 0.1, 600, o->timeout, double)
+#undef NUM
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, CMD ": unknown option '%s' (see wsjwt bench --help)\n", argv[i]);
+            return EXIT_USAGE;
+        }
+        if (o->url) {
+            fprintf(stderr, CMD ": one URL only ('%s')\n", argv[i]);
+            return EXIT_USAGE;
+        }
+        o->url = argv[i++];
+    }
+    if (!o->url) {
+        fprintf(stderr, CMD ": a URL is required (ws://host:port/path)\n");
+        return EXIT_USAGE;
+    }
+    struct wsjwt_url u;
+    if (wsjwt_url_parse(o->url, strlen(o->url), &u) != 0 || u.tls) {
+        fprintf(stderr, CMD ": %s: not a ws:// URL%s\n", o->url,
+                u.tls ? " (wss:// is not supported yet)" : "");
+        return EXIT_USAGE;
+    }
+    if (o->threads > o->conns)
+        o->threads = o->conns;
+    if (!o->sources) {
+        o->sources = 1;
+        if (o->conns > PORTS_PER_SOURCE && u.host_len >= 4 && memcmp(u.host, "127.", 4) == 0)
+            o->sources = (o->conns + PORTS_PER_SOURCE - 1) / PORTS_PER_SOURCE;
+    }
+    for (uint32_t k = 0; k < o->sources && k < MAX_THREADS; k++)
+        snprintf(b->source[k], sizeof(b->source[k]), "127.0.0.%u", k + 1);
+    if (o->sources > MAX_THREADS)
+        o->sources = MAX_THREADS;
+    return 0;
+}
+
+static void merge(struct stats *into, const struct stats *s)
+{
+    into->messages += s->messages;
+    into->bytes += s->bytes;
+    into->upgrades += s->upgrades;
+    into->opened += s->opened;
+    for (unsigned e = 0; e < E_COUNT; e++)
+        into->errors[e] += s->errors[e];
+    for (unsigned i = 0; i < HIST_BUCKETS; i++)
+        into->hist.n[i] += s->hist.n[i];
+    into->hist.count += s->hist.count;
+    if (s->hist.max > into->hist.max)
+        into->hist.max = s->hist.max;
+}
+
+static void report(struct bench *b, const struct stats *s, double secs, double cpu, double connect_s)
+{
+    const struct opts *o = &b->o;
+    uint64_t errors = 0;
+    for (unsigned e = 0; e < E_COUNT; e++)
+        errors += s->errors[e];
+    double mps = (double)s->messages / secs, mbs = (double)s->bytes / secs / 1e6;
+    double ups = (double)s->upgrades / secs;
+    double p[5] = {hist_pct_us(&s->hist, 50), hist_pct_us(&s->hist, 90), hist_pct_us(&s->hist, 99),
+                   hist_pct_us(&s->hist, 99.9), (double)s->hist.max / 1000.0};
+    const char *mode = o->mode == M_ECHO ? "echo" : o->mode == M_UPGRADE ? "upgrade" : "idle";
+    FILE *h = o->json ? stderr : stdout;
+    fprintf(h, "%s %s: %u connections, %u thread%s, %.1f s measured\n", mode, o->url, o->conns, o->threads,
+            o->threads == 1 ? "" : "s", secs);
+    if (o->mode == M_ECHO) {
+        fprintf(h, "  %u in flight x %zu B %s%s\n", o->inflight, o->size, o->binary ? "binary" : "text",
+                o->rate > 0 ? " (open loop)" : "");
+        fprintf(h, "  messages  %llu  (%.0f msg/s, %.2f MB/s)\n", (unsigned long long)s->messages, mps, mbs);
+        fprintf(h, "  latency   p50 %.1f us  p90 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us\n", p[0],
+                p[1], p[2], p[3], p[4]);
+    } else if (o->mode == M_UPGRADE) {
+        fprintf(h, "  upgrades  %llu  (%.0f/s, expecting %u)\n", (unsigned long long)s->upgrades, ups,
+                o->expect);
+    } else {
+        fprintf(h, "  held      %llu of %u connections (opened in %.2f s)\n", (unsigned long long)s->opened,
+                o->conns, connect_s);
+    }
+    fprintf(h, "  cpu       %.0f%% of a core (this process)\n", cpu / secs * 100.0);
+    fprintf(h, "  errors    %llu", (unsigned long long)errors);
+    for (unsigned e = 0; e < E_COUNT; e++)
+        if (s->errors[e])
+            fprintf(h, "  %s %llu", err_names[e], (unsigned long long)s->errors[e]);
+    fputc('\n', h);
+    if (!o->json)
+        return;
+    printf("{\"mode\":\"%s\",\"url\":\"%s\",\"connections\":%u,\"threads\":%u,\"in_flight\":%u,\"size\":%zu,"
+           "\"binary\":%s,\"duration_s\":%.3f,\"opened\":%llu,\"messages\":%llu,\"messages_per_s\":%.1f,"
+           "\"mb_per_s\":%.3f,\"upgrades\":%llu,\"upgrades_per_s\":%.1f,\"latency_us\":{\"p50\":%.1f,"
+           "\"p90\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f},\"cpu_percent\":%.1f,\"errors\":%llu,"
+           "\"errors_by_kind\":{",
+           mode, o->url, o->conns, o->threads, o->inflight, o->size, o->binary ? "true" : "false", secs,
+           (unsigned long long)s->opened, (unsigned long long)s->messages, mps, mbs,
+           (unsigned long long)s->upgrades, ups, p[0], p[1], p[2], p[3], p[4], cpu / secs * 100.0,
+           (unsigned long long)errors);
+    for (unsigned e = 0; e < E_COUNT; e++)
+        printf("%s\"%s\":%llu", e ? "," : "", err_names[e], (unsigned long long)s->errors[e]);
+    printf("}}\n");
+}
 
 int cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "wsjwt bench: not implemented yet\n");
-    return 2;
+    struct bench *b = calloc(1, sizeof(*b));
+    if (!b)
+        return EXIT_REFUSED;
+    tokenopts_init(&b->to, CMD);
+    pthread_mutex_init(&b->token_lock, NULL);
+    int rc = parse(argc, argv, b);
+    if (rc) {
+        free(b);
+        return rc < 0 ? 0 : rc;
+    }
+    if ((rc = tokenopts_prepare(&b->to)) != 0) {
+        tokenopts_release(&b->to);
+        free(b);
+        return rc;
+    }
+    struct opts *o = &b->o;
+    int tty = isatty(2);
+    rc = 0;
+    for (unsigned k = 0; k < NPAT; k++) {
+        b->pat[k] = malloc(o->size ? o->size : 1);
+        if (!b->pat[k])
+            return EXIT_REFUSED;
+        fill_pattern(b->pat[k], o->size, k, o->binary);
+    }
+    b->w = calloc(o->threads, sizeof(*b->w));
+    struct bconn *conns = calloc(o->conns, sizeof(*conns));
+    uint64_t *ts = calloc((size_t)o->conns * o->inflight, sizeof(uint64_t));
+    if (!b->w || !conns || !ts) {
+        fprintf(stderr, CMD ": out of memory\n");
+        return EXIT_REFUSED;
+    }
+    for (uint32_t i = 0; i < o->conns; i++) {
+        conns[i].ts = ts + (size_t)i * o->inflight;
+    }
+    uint32_t per = o->conns / o->threads, extra = o->conns % o->threads, first = 0;
+    for (uint32_t t = 0; t < o->threads; t++) {
+        struct worker *w = &b->w[t];
+        w->b = b;
+        w->first = first;
+        w->n = per + (t < extra);
+        w->conns = conns + first;
+        for (uint32_t i = 0; i < w->n; i++) {
+            w->conns[i].idx = i;
+            w->conns[i].w = w;
+        }
+        first += w->n;
+        for (unsigned k = 0; k < NPAT; k++) {
+            w->pat[k] = malloc(o->size ? o->size : 1);
+            if (!w->pat[k])
+                return EXIT_REFUSED;
+            memcpy(w->pat[k], b->pat[k], o->size);
+        }
+        uv_loop_init(&w->loop);
+        uv_async_init(&w->loop, &w->wake, on_wake);
+        w->wake.data = w;
+        uv_timer_init(&w->loop, &w->rate_timer);
+        w->rate_timer.data = w;
+    }
+    atomic_store(&b->phase, P_SETUP);
+    uint64_t t_start = now_ns();
+    for (uint32_t t = 0; t < o->threads; t++)
+        pthread_create(&b->w[t].thread, NULL, worker_main, &b->w[t]);
+
+    double connect_s = 0;
+    if (o->mode != M_UPGRADE) {
+        /* Wait for every connection to open or fail. */
+        double limit = o->timeout + (double)o->conns / 2000.0 + 5.0;
+        for (;;) {
+            uint64_t opened = sum(b, offsetof(struct worker, pub_opened));
+            uint64_t failed = sum(b, offsetof(struct worker, pub_failed));
+            connect_s = (double)(now_ns() - t_start) / 1e9;
+            if (opened + failed >= o->conns || connect_s > limit)
+                break;
+            if (tty)
+                fprintf(stderr, "\rconnecting %llu/%u  errors %llu   ", (unsigned long long)opened, o->conns,
+                        (unsigned long long)sum(b, offsetof(struct worker, pub_errors)));
+            sleep_s(0.05);
+        }
+        if (tty)
+            fprintf(stderr, "\r%*s\r", 60, "");
+    }
+    double secs = o->duration, cpu0 = 0, cpu1 = 0;
+    uint64_t m0 = 0, m1 = 0;
+    if (o->mode == M_IDLE) {
+        set_phase(b, P_MEASURE);
+        cpu0 = cpu_s();
+        m0 = now_ns();
+        run_window(b, o->duration, "holding", tty);
+        m1 = now_ns();
+        cpu1 = cpu_s();
+        set_phase(b, P_CHECK);
+        /* Give the one message per connection time to come back. */
+        for (int k = 0; k < 50; k++) {
+            sleep_s(0.1);
+        }
+    } else {
+        set_phase(b, P_WARMUP);
+        if (o->warmup > 0)
+            run_window(b, o->warmup, "warmup", tty);
+        set_phase(b, P_MEASURE);
+        cpu0 = cpu_s();
+        m0 = now_ns();
+        run_window(b, o->duration, "measure", tty);
+        m1 = now_ns();
+        cpu1 = cpu_s();
+    }
+    secs = (double)(m1 - m0) / 1e9;
+    set_phase(b, P_STOP);
+    struct stats *total = calloc(1, sizeof(*total));
+    for (uint32_t t = 0; t < o->threads; t++) {
+        pthread_join(b->w[t].thread, NULL);
+        uv_loop_close(&b->w[t].loop);
+        if (total)
+            merge(total, &b->w[t].st);
+        for (unsigned k = 0; k < NPAT; k++)
+            free(b->w[t].pat[k]);
+    }
+    if (total) {
+        report(b, total, secs, cpu1 - cpu0, connect_s);
+        for (unsigned e = 0; e < E_COUNT; e++)
+            if (total->errors[e])
+                rc = EXIT_REFUSED;
+        if (o->mode != M_UPGRADE && total->opened < o->conns)
+            rc = EXIT_REFUSED;
+    }
+    free(total);
+    for (unsigned k = 0; k < NPAT; k++)
+        free(b->pat[k]);
+    free(ts);
+    free(conns);
+    free(b->w);
+    tokenopts_release(&b->to);
+    free(b);
+    return rc;
 }
