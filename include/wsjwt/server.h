@@ -122,6 +122,9 @@ struct wsjwt_server_config {
     int insecure_no_auth;   /* accept connections without a token */
     int expose_auth_errors; /* tell the peer why its token was refused */
     int keep_expired_open;  /* do not close connections whose token's exp passes */
+    int64_t expiry_leeway;  /* seconds past exp before an open connection is closed with
+                               1008: give the policy's leeway, so that a token accepted
+                               with that leeway is not closed at once */
 
     unsigned token_sources;     /* WSJWT_TOKEN_* bits; 0: WSJWT_TOKEN_DEFAULT_SOURCES */
     const char *token_header;   /* NULL: "token" */

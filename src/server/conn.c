@@ -819,7 +819,7 @@ static void sweep_one(struct wsjwt_conn *c, void *arg)
         }
         break;
     case CONN_OPEN:
-        if (!cfg->keep_expired_open && c->exp && sw->wall >= c->exp) {
+        if (!cfg->keep_expired_open && c->exp && sw->wall >= c->exp + cfg->expiry_leeway) {
             /* A token authorises a connection only while it is valid. */
             STAT_INC(l, expired);
             if (wsjwt__log_enabled(srv, WSJWT_LOG_INFO)) {

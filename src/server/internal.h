@@ -110,6 +110,7 @@ struct wsjwt__loop {
     uv_check_t check;
     uv_async_t async;
     int listening;
+    int accept_paused; /* out of descriptors without a reserve: resume at the next tick */
     int stopping;
     uint64_t stop_deadline;
 

@@ -42,9 +42,16 @@ static void on_listen(uv_poll_t *h, int status, int events)
         if (rc == WSJWT_EAGAIN)
             break;
         if (rc < 0) {
+            int e = errno;
             STAT_INC(loop, accept_errors);
-            wsjwt__log(loop->srv, WSJWT_LOG_WARN, "accept_error", "error=\"%s\" shed=%d", strerror(errno),
-                       shed);
+            wsjwt__log(loop->srv, WSJWT_LOG_WARN, "accept_error", "error=\"%s\" shed=%d", strerror(e), shed);
+            if (!shed && (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)) {
+                /* Nothing was taken off the backlog, so the listener stays
+                 * readable: polling it now would spin. Pause accepting until
+                 * the next sweep tick. */
+                uv_poll_stop(&loop->listen_poll);
+                loop->accept_paused = 1;
+            }
             break;
         }
         STAT_INC(loop, accepted);
@@ -56,6 +63,10 @@ static void on_listen(uv_poll_t *h, int status, int events)
 static void on_tick(uv_timer_t *t)
 {
     struct wsjwt__loop *loop = t->data;
+    if (loop->accept_paused && loop->listening && !loop->stopping) {
+        loop->accept_paused = 0;
+        uv_poll_start(&loop->listen_poll, UV_READABLE, on_listen);
+    }
     wsjwt__conn_sweep(loop);
     wsjwt__loop_flush(loop);
 }
@@ -201,7 +212,7 @@ static int copy_config(struct wsjwt_server *srv, const struct wsjwt_server_confi
     }
     if (c->max_head < 64 || c->max_headers < 8 || c->max_message > UINT32_MAX)
         return WSJWT_EINVAL;
-    if (c->port < 0 || c->port > 65535 || c->threads > 1024)
+    if (c->port < 0 || c->port > 65535 || c->threads > 1024 || c->expiry_leeway < 0)
         return WSJWT_EINVAL;
     if (!c->insecure_no_auth && (!c->keys || !c->policy))
         return WSJWT_EINVAL;

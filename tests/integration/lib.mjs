@@ -24,9 +24,15 @@ export const SECRET = 'integration-secret-0123456789abcdef0123456789';
 
 // Starts the server with `args` (after `serve --port 0`), resolves once it
 // prints its listening line. Returns { proc, port, url, stderr(), stop() }.
-export async function startServer(args = [], env = {}) {
+// With { fdLimit: N } the server runs under `ulimit -n N` (sh execs it, so
+// the PID is the server's).
+export async function startServer(args = [], env = {}, { fdLimit } = {}) {
   if (!BIN) throw new Error('WSJWT_BIN is not set');
-  const proc = spawn(BIN, ['serve', '--host', '127.0.0.1', '--port', '0', '--threads', '1', ...args], {
+  const argv = ['serve', '--host', '127.0.0.1', '--port', '0', '--threads', '1', ...args];
+  const [cmd, cmdArgs] = fdLimit
+    ? ['/bin/sh', ['-c', `ulimit -n ${fdLimit} && exec "$0" "$@"`, BIN, ...argv]]
+    : [BIN, argv];
+  const proc = spawn(cmd, cmdArgs, {
     env: { ...process.env, JWT_SECRET: SECRET, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -328,6 +328,7 @@ int cmd_serve(int argc, char **argv)
     }
     cfg.keys = keys;
     cfg.policy = policy;
+    cfg.expiry_leeway = po.leeway;
     cfg.on_message = on_message;
     cfg.user = &app;
 
