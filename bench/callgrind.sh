@@ -64,6 +64,7 @@ measure() {
     # shellcheck disable=SC2086
     valgrind --tool=callgrind --callgrind-out-file="$out" $cmd >"$tmp/$name.$tag.out" 2>"$tmp/$name.$tag.err" &
     srv_pid=$!
+    srv_pids="$srv_pids $srv_pid"
     i=0
     until grep -qi listening "$tmp/$name.$tag.out" "$tmp/$name.$tag.err" 2>/dev/null; do
         if ! kill -0 "$srv_pid" 2>/dev/null || [ $i -ge 600 ]; then

@@ -6,20 +6,36 @@ wsjwt=$build/wsjwt
 srv_pid=""
 stop_wait=${stop_wait:-30} # tenths of a second a server gets to exit on SIGTERM
 
-# Stops the server this script started (by its PID): SIGTERM, then SIGKILL.
-stop_server() {
-    [ -n "$srv_pid" ] || return 0
-    kill -TERM "$srv_pid" 2>/dev/null || true
+# Every server this script started, by PID: stopped on exit whatever happens.
+srv_pids=""
+
+# stop_pid PID: SIGTERM, up to $stop_wait tenths of a second, then SIGKILL.
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null || true
     i=0
-    while kill -0 "$srv_pid" 2>/dev/null && [ $i -lt "$stop_wait" ]; do
+    while kill -0 "$1" 2>/dev/null && [ $i -lt "$stop_wait" ]; do
         sleep 0.1
         i=$((i + 1))
     done
-    kill -KILL "$srv_pid" 2>/dev/null || true
-    wait "$srv_pid" 2>/dev/null || true
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    srv_pids=$(echo " $srv_pids " | sed "s/ $1 / /; s/^ *//; s/ *$//")
+}
+
+# Stops the current server ($srv_pid).
+stop_server() {
+    [ -n "$srv_pid" ] || return 0
+    stop_pid "$srv_pid"
     srv_pid=""
 }
-trap 'stop_server; rm -rf "$tmp"' EXIT
+
+stop_all() {
+    for p in $srv_pids; do
+        stop_pid "$p"
+    done
+    srv_pid=""
+}
+trap 'stop_all; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 
 # jget FILE KEY: a numeric field of loadgen's flat JSON line (empty if none).

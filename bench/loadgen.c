@@ -148,6 +148,15 @@ struct hist {
     uint64_t b[H_BUCKETS];
 };
 
+/* CPU counters sampled at both ends of the measured window. */
+struct sample {
+    double self_cpu;   /* this process, CLOCK_PROCESS_CPUTIME_ID, seconds */
+    double server_cpu; /* the server's utime + stime, seconds; -1 unknown */
+    /* clock ticks: user time of this process, of the server, and of the
+     * whole machine (user + nice of every core, /proc/stat) */
+    unsigned long long self_user, server_user, all_user;
+};
+
 struct lg {
     struct opts o;
     int ep;
@@ -174,7 +183,7 @@ struct lg {
     uint32_t variants;
     uint8_t *pattern;
     uint64_t *ts_all;
-    double cpu0, cpu1, scpu0, scpu1;
+    struct sample s0, s1; /* at the window's start and end */
     long rss0, rss1;
     uint32_t check_open; /* idle: connections taking part in the final check */
 };
@@ -211,7 +220,8 @@ static FILE *proc_open(long pid, const char *name)
     return fopen(path, "r");
 }
 
-static double proc_cpu(long pid)
+/* utime and stime of a process (all its threads), in clock ticks. */
+static int proc_times(long pid, unsigned long long *ut, unsigned long long *st)
 {
     char buf[1024];
     FILE *f = proc_open(pid, "stat");
@@ -225,10 +235,34 @@ static double proc_cpu(long pid)
     char *p = strrchr(buf, ')');
     if (!p)
         return -1;
+    return sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", ut, st) == 2 ? 0 : -1;
+}
+
+/* user + nice ticks of all cores together (proc(5), first line of /proc/stat). */
+static unsigned long long machine_user(void)
+{
+    unsigned long long user = 0, nice = 0;
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        if (fscanf(f, "cpu %llu %llu", &user, &nice) != 2)
+            user = nice = 0;
+        fclose(f);
+    }
+    return user + nice;
+}
+
+static void take_sample(const struct lg *g, struct sample *s)
+{
     unsigned long long ut = 0, st = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    s->self_cpu = self_cpu();
+    s->server_cpu = -1;
+    s->server_user = 0;
+    if (proc_times(g->o.server_pid, &ut, &st) == 0) {
+        s->server_cpu = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+        s->server_user = ut;
+    }
+    s->self_user = proc_times((long)getpid(), &ut, &st) == 0 ? ut : 0;
+    s->all_user = machine_user();
 }
 
 /* VmRSS of a process in KiB; -1 if unreadable. */
@@ -1082,8 +1116,7 @@ static void window_start(struct lg *g)
     g->t_phase = g->t_window0 = g->now;
     g->done0 = g->done;
     memset(&g->h, 0, sizeof(g->h));
-    g->cpu0 = self_cpu();
-    g->scpu0 = proc_cpu(g->o.server_pid);
+    take_sample(g, &g->s0);
     for (uint32_t i = 0; i < g->nconn; i++)
         g->c[i].rseq0 = g->c[i].rseq;
 }
@@ -1092,8 +1125,7 @@ static void window_end(struct lg *g)
 {
     g->t_window1 = g->now;
     g->done1 = g->done;
-    g->cpu1 = self_cpu();
-    g->scpu1 = proc_cpu(g->o.server_pid);
+    take_sample(g, &g->s1);
 }
 
 static double secs(uint64_t ns)
@@ -1155,8 +1187,7 @@ static void advance(struct lg *g)
         fprintf(stderr, "loadgen: %u connections open, holding %.1f s\n", g->open, g->o.duration);
         g->phase = PH_HOLD;
         g->t_phase = g->t_window0 = g->now;
-        g->cpu0 = self_cpu();
-        g->scpu0 = proc_cpu(g->o.server_pid);
+        take_sample(g, &g->s0);
         return;
     case PH_HOLD:
         if (in_phase < g->o.duration)
@@ -1218,8 +1249,17 @@ static void report(struct lg *g)
     static const char *const modes[] = {"echo", "upgrade", "idle"};
     double win = secs(g->t_window1 - g->t_window0);
     double rate = win > 0 ? (double)(g->done1 - g->done0) / win : 0;
-    double cpu = g->cpu1 - g->cpu0;
-    double scpu = (g->scpu0 >= 0 && g->scpu1 >= 0) ? g->scpu1 - g->scpu0 : -1;
+    double cpu = g->s1.self_cpu - g->s0.self_cpu;
+    double scpu = (g->s0.server_cpu >= 0 && g->s1.server_cpu >= 0) ? g->s1.server_cpu - g->s0.server_cpu : -1;
+    /* User time of everything else on the machine during the window, in
+     * cores: other people's builds and tests on a shared machine. It is
+     * the noise indicator of a figure (system time is left out: the kernel's
+     * loopback work for our own sockets lands partly outside our processes). */
+    long long other_ticks = (long long)(g->s1.all_user - g->s0.all_user) -
+                            (long long)(g->s1.self_user - g->s0.self_user) -
+                            (long long)(g->s1.server_user - g->s0.server_user);
+    double others =
+        win > 0 ? (double)(other_ticks < 0 ? 0 : other_ticks) / (double)sysconf(_SC_CLK_TCK) / win : 0;
     uint64_t errs = 0;
     for (int e = 0; e < E_COUNT; e++)
         errs += g->errors[e];
@@ -1254,8 +1294,9 @@ static void report(struct lg *g)
         fprintf(stderr, "  latency us: p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f\n",
                 hist_pct_us(&g->h, 50), hist_pct_us(&g->h, 90), hist_pct_us(&g->h, 99),
                 hist_pct_us(&g->h, 99.9), (double)g->h.max / 1000.0);
-    fprintf(stderr, "  cpu: loadgen %.2f s (%.0f%%), server %.2f s (%.0f%%)\n", cpu,
-            win > 0 ? 100 * cpu / win : 0, scpu, win > 0 && scpu >= 0 ? 100 * scpu / win : -1);
+    fprintf(
+        stderr, "  cpu: loadgen %.2f s (%.0f%%), server %.2f s (%.0f%%), other processes' user time %.0f%%\n",
+        cpu, win > 0 ? 100 * cpu / win : 0, scpu, win > 0 && scpu >= 0 ? 100 * scpu / win : -1, 100 * others);
     fprintf(stderr, "  errors: %" PRIu64, errs);
     for (int e = 0; e < E_COUNT; e++)
         if (g->errors[e])
@@ -1281,8 +1322,9 @@ static void report(struct lg *g)
                "\"latency_p999_us\":%.1f,\"latency_max_us\":%.1f,",
                hist_pct_us(&g->h, 50), hist_pct_us(&g->h, 90), hist_pct_us(&g->h, 99),
                hist_pct_us(&g->h, 99.9), (double)g->h.max / 1000.0);
-    printf("\"loadgen_cpu_s\":%.3f,\"loadgen_cpu_util\":%.3f,\"server_cpu_s\":%.3f,\"server_cpu_util\":%.3f,",
-           cpu, win > 0 ? cpu / win : 0, scpu, win > 0 && scpu >= 0 ? scpu / win : -1);
+    printf("\"loadgen_cpu_s\":%.3f,\"loadgen_cpu_util\":%.3f,\"server_cpu_s\":%.3f,\"server_cpu_util\":%.3f,"
+           "\"others_user_util\":%.3f,",
+           cpu, win > 0 ? cpu / win : 0, scpu, win > 0 && scpu >= 0 ? scpu / win : -1, others);
     printf("\"errors\":%" PRIu64, errs);
     for (int e = 0; e < E_COUNT; e++)
         printf(",\"errors_%s\":%" PRIu64, err_names[e], g->errors[e]);
@@ -1335,7 +1377,7 @@ int main(int argc, char **argv)
         g->c[i].ts = g->ts_all + (size_t)i * g->o.inflight;
     }
     g->rss0 = g->rss1 = -1;
-    g->scpu0 = g->scpu1 = -1;
+    g->s0.server_cpu = g->s1.server_cpu = -1;
     if (g->o.mode == MODE_IDLE)
         g->rss0 = proc_rss_kb(g->o.server_pid);
 

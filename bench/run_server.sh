@@ -6,9 +6,12 @@
 #   sh bench/run_server.sh BUILD_DIR
 # Each server runs alone, pinned to core 0; bench/loadgen runs pinned to
 # core 1. Every process this script starts is stopped by its PID.
-# The machine is shared and noisy: each rate is the best of several rounds
-# (each a fresh load generator process), and its CPU figures are that round's;
-# errors are summed over all rounds.
+# The machine is shared and noisy. So that every server meets the same noise,
+# the three run side by side (idle ones cost nothing) and rounds interleave
+# them: scenario a round 1 for raw, wsjwt, node, then round 2, and so on. Each
+# rate is the best of its rounds (each a fresh load generator process), its
+# CPU figures are that round's, errors are summed over all rounds. The user
+# time of other processes during each best round is reported as well.
 # Environment: WSJWT_BENCH_SERVER_SECONDS (measured seconds per round, 2),
 #              WSJWT_BENCH_SERVER_WARMUP (0.5), WSJWT_BENCH_SERVER_ROUNDS (3),
 #              WSJWT_BENCH_IDLE_CONNS (10000),
@@ -37,7 +40,7 @@ fi
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
     pin_srv="taskset -c 0"
     pin_lg="taskset -c 1"
-    pinning="server pinned to core 0, load generator to core 1 (\`taskset\`)"
+    pinning="servers pinned to core 0, load generator to core 1 (\`taskset\`)"
 else
     pin_srv=""
     pin_lg=""
@@ -75,6 +78,7 @@ start_server() {
         ;;
     esac
     srv_pid=$!
+    srv_pids="$srv_pids $srv_pid"
     i=0
     while [ $i -lt 100 ]; do
         if ! kill -0 "$srv_pid" 2>/dev/null; then
@@ -84,6 +88,7 @@ start_server() {
             return 1
         fi
         if grep -qi listening "$out" "$tmp/$name.err" 2>/dev/null; then
+            eval "pid_$name=\$srv_pid port_$name=\$srv_port"
             return 0
         fi
         sleep 0.1
@@ -104,95 +109,105 @@ figure() { # figure FILE: the rate (or bytes per connection) a loadgen JSON line
     done
 }
 
-# run NAME SCENARIO ROUNDS LOADGEN_ARGS...: the best of ROUNDS measurements,
-# its JSON kept in $tmp/NAME.SCENARIO.json, the errors of all rounds in
-# $tmp/NAME.SCENARIO.errors (the human summaries go to stderr).
-run() {
-    name=$1
-    sc=$2
-    n=$3
-    shift 3
-    r=1
-    errs=0
-    best=-1
-    while [ $r -le "$n" ]; do
-        out=$tmp/$name.$sc.r$r.json
-        # shellcheck disable=SC2086
-        timeout 120 $pin_lg "$lg" --port "$srv_port" --server-pid "$srv_pid" --label "$name.$sc" "$@" \
-            >"$out" || true
-        v=$(figure "$out")
-        if [ -z "$v" ]; then
-            echo "$sc round $r: the load generator reported nothing." >>"$tmp/$name.why"
-            errs=$((errs + 1))
-        else
-            errs=$((errs + $(jget "$out" errors)))
-            if awk -v a="$v" -v b="$best" 'BEGIN { exit !(a + 0 > b + 0) }'; then
-                best=$v
-                cp "$out" "$tmp/$name.$sc.json"
-            fi
-        fi
-        echo "$errs" >"$tmp/$name.$sc.errors"
-        if ! kill -0 "$srv_pid" 2>/dev/null; then
-            echo "server died during $sc: $(tail -c 300 "$tmp/$name.err" | tr '\n' ' ')" >>"$tmp/$name.why"
-            wait "$srv_pid" 2>/dev/null || true
-            srv_pid=""
-            start_server "$name" || return 1
-        fi
-        r=$((r + 1))
-    done
+# args NAME SCENARIO: the load generator's arguments for one figure.
+args() {
+    tok="--token-env BENCH_TOKEN"
+    raw_flag=""
+    if [ "$1" = raw ]; then
+        tok=""
+        raw_flag="--raw-echo"
+    fi
+    timing="--duration $secs --warmup $warm"
+    case $2 in
+    a) echo "$timing $tok $raw_flag --connections 100 --in-flight 8 --size 32" ;;
+    b) echo "$timing $tok $raw_flag --connections 1000 --in-flight 1 --size 32" ;;
+    c) echo "$timing $tok $raw_flag --connections 10 --in-flight 4 --size 65536" ;;
+    d) echo "$timing $tok --mode upgrade --connections 50" ;;
+    e) echo "$timing --token-env BENCH_BAD_TOKEN --expect 401 --mode upgrade --connections 50" ;;
+    f) echo "$tok $raw_flag --mode idle --connections $idle_n --settle 1 --duration 0.5" ;;
+    w) echo "$tok $raw_flag --connections 1 --duration 0.2 --warmup 0" ;;
+    esac
 }
 
-echo_args="--duration $secs --warmup $warm"
-for name in $servers; do
-    echo "bench: server $name" >&2
-    tok=""
-    raw_flag=""
-    case $name in
-    raw) raw_flag="--raw-echo" ;;
-    *) tok="--token-env BENCH_TOKEN" ;;
-    esac
-    if ! start_server "$name"; then
-        echo "bench: $name not run: $(cat "$tmp/$name.why")" >&2
-        continue
+# measure NAME SCENARIO ROUND: one round against the running server NAME.
+# Keeps the best round's JSON in $tmp/NAME.SCENARIO.json and the errors of
+# all rounds in $tmp/NAME.SCENARIO.errors (human summaries go to stderr).
+measure() {
+    name=$1
+    sc=$2
+    out=$tmp/$name.$sc.r$3.json
+    eval "srv_pid=\$pid_$name srv_port=\$port_$name"
+    # shellcheck disable=SC2046
+    timeout 120 $pin_lg "$lg" --port "$srv_port" --server-pid "$srv_pid" --label "$name.$sc" \
+        $(args "$name" "$sc") >"$out" || true
+    errs=$(cat "$tmp/$name.$sc.errors" 2>/dev/null || echo 0)
+    v=$(figure "$out")
+    if [ -z "$v" ]; then
+        echo "$sc round $3: the load generator reported nothing." >>"$tmp/$name.why"
+        errs=$((errs + 1))
+    else
+        errs=$((errs + $(jget "$out" errors)))
+        best=$(figure "$tmp/$name.$sc.json")
+        if awk -v a="$v" -v b="${best:--1}" 'BEGIN { exit !(a + 0 > b + 0) }'; then
+            cp "$out" "$tmp/$name.$sc.json"
+        fi
     fi
-    # shellcheck disable=SC2086
-    {
-        run "$name" a "$rounds" $echo_args $tok $raw_flag --connections 100 --in-flight 8 --size 32 &&
-            run "$name" b "$rounds" $echo_args $tok $raw_flag --connections 1000 --in-flight 1 --size 32 &&
-            run "$name" c "$rounds" $echo_args $tok $raw_flag --connections 10 --in-flight 4 --size 65536 &&
-            run "$name" d "$rounds" $echo_args $tok --mode upgrade --connections 50 &&
-            if [ "$name" != raw ]; then
-                run "$name" e "$rounds" $echo_args --token-env BENCH_BAD_TOKEN --expect 401 --mode upgrade \
-                    --connections 50
-            fi
-    } || true
-    stop_server
-    # f: a fresh process, warmed by one echo connection (shared buffers
-    # allocated), then idle_n upgraded connections held: RSS delta / N.
+    echo "$errs" >"$tmp/$name.$sc.errors"
+    if ! kill -0 "$srv_pid" 2>/dev/null; then
+        echo "server died during $sc: $(tail -c 300 "$tmp/$name.err" | tr '\n' ' ')" >>"$tmp/$name.why"
+        stop_pid "$srv_pid"
+        start_server "$name" || eval "pid_$name="
+    fi
+}
+
+running=""
+for name in $servers; do
     if start_server "$name"; then
-        # shellcheck disable=SC2086
-        timeout 30 $pin_lg "$lg" --port "$srv_port" $tok $raw_flag --connections 1 --duration 0.2 --warmup 0 \
-            >/dev/null 2>&1 || true
-        # shellcheck disable=SC2086
-        run "$name" f 1 --mode idle $tok $raw_flag --connections "$idle_n" --settle 1 --duration 0.5 || true
-        stop_server
+        running="$running $name"
+    else
+        echo "bench: $name not run: $(cat "$tmp/$name.why")" >&2
+    fi
+done
+for sc in a b c d e; do
+    r=1
+    while [ $r -le "$rounds" ]; do
+        for name in $running; do
+            [ "$name$sc" != rawe ] || continue # the floor refuses nothing
+            eval "p=\$pid_$name"
+            [ -z "$p" ] || measure "$name" "$sc" $r
+        done
+        r=$((r + 1))
+    done
+done
+stop_all
+
+# f: each server fresh (memory freed by earlier scenarios must not be reused
+# and hide the cost), warmed by one echo connection (shared buffers
+# allocated), then idle_n upgraded connections held: RSS delta / N.
+for name in $running; do
+    if start_server "$name"; then
+        # shellcheck disable=SC2046
+        timeout 30 $pin_lg "$lg" --port "$srv_port" $(args "$name" w) >/dev/null 2>&1 || true
+        measure "$name" f 1
+        stop_all
     fi
 done
 
 # ---- the report -------------------------------------------------------------
-cell() { # cell NAME SCENARIO: "rate|server_util|loadgen_util|p50|p99|errors" or empty
+cell() { # cell NAME SCENARIO: "rate|server_util|loadgen_util|p50|p99|errors|others_util"
     f=$tmp/$1.$2.json
     [ -s "$f" ] || {
-        echo "|||||"
+        echo "|||||$(cat "$tmp/$1.$2.errors" 2>/dev/null)|"
         return 0
     }
-    echo "$(figure "$f")|$(jget "$f" server_cpu_util)|$(jget "$f" loadgen_cpu_util)|$(jget "$f" latency_p50_us)|$(jget "$f" latency_p99_us)|$(cat "$tmp/$1.$2.errors")"
+    echo "$(figure "$f")|$(jget "$f" server_cpu_util)|$(jget "$f" loadgen_cpu_util)|$(jget "$f" latency_p50_us)|$(jget "$f" latency_p99_us)|$(cat "$tmp/$1.$2.errors")|$(jget "$f" others_user_util)"
 }
 for sc in a b c d e f; do
     echo "$sc|$(cell raw $sc)|$(cell wsjwt $sc)|$(cell node $sc)"
 done >"$tmp/table"
 
-echo "Command: \`make bench\` -> \`sh bench/run_server.sh $build\`: each server in turn ($pinning), driven by"
+echo "Command: \`make bench\` -> \`sh bench/run_server.sh $build\`; $pinning. The servers run side by side"
+echo "(one measured at a time, the others idle) and rounds interleave them so that all meet the same noise. Driven by"
 echo "\`$lg\` (one thread, epoll) over loopback: best of $rounds rounds of $secs s measured after $warm s of warm-up"
 echo "(each round a new load generator process); every echoed byte is compared with what was sent and every error"
 echo "of every round is counted. Servers: \`raw_echo\` (the floor: a raw TCP"
@@ -217,50 +232,59 @@ function rate(x, sc) {
     return sprintf("%.0f /s", x)
 }
 function ratio(a, b) { return (num(a) && num(b) && b > 0) ? sprintf("%.2fx", a / b) : "n/a" }
+function cpu(x) { return num(x) ? sprintf("%.0f%%", 100 * x) : "n/a" }
+function lat(a, b) { return (num(a) && a > 0) ? sprintf("%.0f / %.0f", a, b) : "-" }
 BEGIN {
-    name["a"] = "a echo, 100 conns x 8 in flight x 32 B"; tgt["a"] = ">= 0.95x raw, >= 9x Node"
-    name["b"] = "b echo, 1000 conns x 1 in flight x 32 B"; tgt["b"] = ">= 0.95x raw"
-    name["c"] = "c echo, 10 conns x 4 in flight x 64 KiB"; tgt["c"] = ">= 1.0x raw"
-    name["d"] = "d authenticated upgrades/s (HS256), 50 concurrent"; tgt["d"] = ">= 18x Node"
-    name["e"] = "e refused upgrades/s (bad signature -> 401), 50 concurrent"; tgt["e"] = ">= d"
-    name["f"] = "f user-space bytes per idle authenticated connection"; tgt["f"] = "<= 400 B"
+    title["a"] = "a echo, 100 conns x 8 in flight x 32 B"; tgt["a"] = ">= 0.95x raw, >= 9x Node"
+    title["b"] = "b echo, 1000 conns x 1 in flight x 32 B"; tgt["b"] = ">= 0.95x raw"
+    title["c"] = "c echo, 10 conns x 4 in flight x 64 KiB"; tgt["c"] = ">= 1.0x raw"
+    title["d"] = "d authenticated upgrades/s (HS256), 50 concurrent"; tgt["d"] = ">= 18x Node"
+    title["e"] = "e refused upgrades/s (bad signature -> 401), 50 concurrent"; tgt["e"] = ">= d"
+    title["f"] = "f user-space bytes per idle authenticated connection"; tgt["f"] = "<= 400 B"
+    split("raw wsjwt node", srv, " ")
 }
 {
     sc = $1
-    r[sc] = $2; rs[sc] = $3; rl[sc] = $4; r50[sc] = $5; r99[sc] = $6; re[sc] = $7
-    w[sc] = $8; ws[sc] = $9; wl[sc] = $10; w50[sc] = $11; w99[sc] = $12; we[sc] = $13
-    n[sc] = $14; ns[sc] = $15; nl[sc] = $16; n50[sc] = $17; n99[sc] = $18; ne[sc] = $19
     order[cnt++] = sc
+    # Per server, 7 fields: rate, server CPU, loadgen CPU, p50, p99, errors, others.
+    for (k = 1; k <= 3; k++) {
+        o = 1 + (k - 1) * 7
+        v[srv[k], sc] = $(o + 1); sc_[srv[k], sc] = $(o + 2); lc[srv[k], sc] = $(o + 3)
+        p50[srv[k], sc] = $(o + 4); p99[srv[k], sc] = $(o + 5); er[srv[k], sc] = $(o + 6)
+        ot[srv[k], sc] = $(o + 7)
+    }
 }
-function cpu(x) { return num(x) ? sprintf("%.0f%%", 100 * x) : "n/a" }
-function lat(a, b) { return (num(a) && a > 0) ? sprintf("%.0f / %.0f", a, b) : "-" }
-function errs(x) { return x == "" ? "n/a" : x }
 END {
     print "| scenario | raw TCP echo (floor) | wsjwt | Node ws + jsonwebtoken | wsjwt / raw | wsjwt / Node | target |"
     print "|---|---|---|---|---|---|---|"
     for (i = 0; i < cnt; i++) {
         sc = order[i]
+        R = v["raw", sc]; W = v["wsjwt", sc]; N = v["node", sc]
         if (sc == "f") {
             # Memory: smaller is better, so Node / wsjwt reads as "times smaller".
-            vs_node = (num(w[sc]) && num(n[sc]) && w[sc] > 0) ? sprintf("%.1fx smaller", n[sc] / w[sc]) : "n/a"
-            print "| " name[sc] " | " rate(r[sc], sc) " | " rate(w[sc], sc) " | " rate(n[sc], sc) " | - | " vs_node " | " tgt[sc] " |"
+            vs_node = (num(W) && num(N) && W > 0) ? sprintf("%.1fx smaller", N / W) : "n/a"
+            print "| " title[sc] " | " rate(R, sc) " | " rate(W, sc) " | " rate(N, sc) " | - | " vs_node " | " tgt[sc] " |"
         } else if (sc == "e") {
-            print "| " name[sc] " | - | " rate(w[sc], sc) " | " rate(n[sc], sc) " | e/d: " ratio(w[sc], w["d"]) " | " ratio(w[sc], n[sc]) " | " tgt[sc] " |"
+            print "| " title[sc] " | - | " rate(W, sc) " | " rate(N, sc) " | e/d: " ratio(W, v["wsjwt", "d"]) " | " ratio(W, N) " | " tgt[sc] " |"
         } else {
-            print "| " name[sc] " | " rate(r[sc], sc) " | " rate(w[sc], sc) " | " rate(n[sc], sc) " | " ratio(w[sc], r[sc]) " | " ratio(w[sc], n[sc]) " | " tgt[sc] " |"
+            print "| " title[sc] " | " rate(R, sc) " | " rate(W, sc) " | " rate(N, sc) " | " ratio(W, R) " | " ratio(W, N) " | " tgt[sc] " |"
         }
     }
     print ""
-    print "CPU of each process over the measured window (100% = one core), latency (a-c: message round trip;"
-    print "d, e: connect to response head) and errors. A load generator near 100% is the limit of that figure,"
-    print "not the server: compare the server CPU columns there."
+    print "Per figure (the best round): CPU of each process over the measured window (100% = one core), the user"
+    print "time of all other processes on the machine in the same window (the noise), latency (a-c: message round"
+    print "trip; d, e: connect to response head) and errors (all rounds). A load generator near 100% is the limit"
+    print "of that figure, not the server: compare the server CPU there. Large \"others\" means a disturbed figure."
     print ""
-    print "| scenario | server | rate | server CPU | loadgen CPU | p50 / p99 latency (us) | errors |"
-    print "|---|---|---|---|---|---|---|"
+    print "| scenario | server | rate | server CPU | loadgen CPU | others | p50 / p99 latency (us) | errors |"
+    print "|---|---|---|---|---|---|---|---|"
     for (i = 0; i < cnt; i++) {
         sc = order[i]
-        if (r[sc] != "") print "| " sc " | raw | " rate(r[sc], sc) " | " cpu(rs[sc]) " | " cpu(rl[sc]) " | " lat(r50[sc], r99[sc]) " | " errs(re[sc]) " |"
-        if (w[sc] != "") print "| " sc " | wsjwt | " rate(w[sc], sc) " | " cpu(ws[sc]) " | " cpu(wl[sc]) " | " lat(w50[sc], w99[sc]) " | " errs(we[sc]) " |"
-        if (n[sc] != "") print "| " sc " | node | " rate(n[sc], sc) " | " cpu(ns[sc]) " | " cpu(nl[sc]) " | " lat(n50[sc], n99[sc]) " | " errs(ne[sc]) " |"
+        for (k = 1; k <= 3; k++) {
+            s = srv[k]
+            if (v[s, sc] == "" && er[s, sc] == "") continue
+            print "| " sc " | " s " | " rate(v[s, sc], sc) " | " cpu(sc_[s, sc]) " | " cpu(lc[s, sc]) " | " \
+                cpu(ot[s, sc]) " | " lat(p50[s, sc], p99[s, sc]) " | " (er[s, sc] == "" ? "n/a" : er[s, sc]) " |"
+        }
     }
 }' "$tmp/table"
