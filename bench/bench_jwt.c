@@ -14,10 +14,10 @@
  *   openssl-keyed  HS* only: a pre-keyed EVP_MAC context duplicated per
  *                  verification: the cheapest HMAC OpenSSL 3 can do
  * Output, one line per figure: "ALG IMPL RATE" (verifications per second,
- * best of three rounds). --emit writes ALG.token and ALG.key (the secret, or
- * the public key as PEM SPKI) into DIR for the Node peers
- * (bench/peers/jwt_verify.mjs) to verify the very same token. --only wsjwt
- * skips the OpenSSL figures (for profiling: perf record bench_jwt --only wsjwt).
+ * best of five rounds, interleaved across the implementations). --emit writes ALG.token and ALG.key (the
+ * secret, or the public key as PEM SPKI) into DIR for the Node peers (bench/peers/jwt_verify.mjs) to verify
+ * the very same token. --only wsjwt skips the OpenSSL figures (for profiling: perf record bench_jwt --only
+ * wsjwt).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,27 +113,41 @@ static int run_pkey(struct target *t)
                : -1;
 }
 
-/* Best of three rounds of `seconds / 3` each. */
-static double measure(verify_fn fn, struct target *t, double seconds)
+/* The machine is shared and noisy: the implementations are measured in
+ * interleaved rounds (wsjwt, then each floor, ROUNDS times) so that they see
+ * the same background load, and each keeps its best round. */
+#define ROUNDS 5
+
+/* One round of at least `seconds`: verifications per second. */
+static double round_rate(verify_fn fn, struct target *t, double seconds)
 {
-    if (fn(t) != 0)
-        die("a verification failed before timing", 0);
-    double best = 0;
-    for (int round = 0; round < 3; round++) {
-        double start = now_s(), end = start + seconds / 3;
-        long n = 0;
-        double el;
-        do {
-            for (int k = 0; k < 64; k++)
-                if (fn(t) != 0)
-                    die("a verification failed", 0);
-            n += 64;
-        } while ((el = now_s() - start) < end - start);
-        double rate = (double)n / el;
-        if (rate > best)
-            best = rate;
+    double start = now_s();
+    long n = 0;
+    double el;
+    do {
+        for (int k = 0; k < 64; k++)
+            if (fn(t) != 0)
+                die("a verification failed", 0);
+        n += 64;
+    } while ((el = now_s() - start) < seconds);
+    return (double)n / el;
+}
+
+/* Best rate of each of the n functions over ROUNDS interleaved rounds;
+ * `seconds` is each function's total budget. */
+static void measure(const verify_fn *fns, size_t n, struct target *t, double seconds, double *best)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (fns[k](t) != 0)
+            die("a verification failed before timing", 0);
+        best[k] = 0;
     }
-    return best;
+    for (int round = 0; round < ROUNDS; round++)
+        for (size_t k = 0; k < n; k++) {
+            double r = round_rate(fns[k], t, seconds / ROUNDS);
+            if (r > best[k])
+                best[k] = r;
+        }
 }
 
 static int b64url_val(char c)
@@ -318,15 +332,13 @@ int main(int argc, char **argv)
         setup(&t, algs[k], emit);
         const char *name = wsjwt_alg_name(algs[k]);
         printf("%s token-bytes %zu\n", name, t.token_len);
-        printf("%s wsjwt %.0f\n", name, measure(run_wsjwt, &t, seconds));
-        if (only_wsjwt) {
-            /* profiling run: nothing else */
-        } else if (t.mac) {
-            printf("%s openssl %.0f\n", name, measure(run_hmac_oneshot, &t, seconds));
-            printf("%s openssl-keyed %.0f\n", name, measure(run_hmac_keyed, &t, seconds));
-        } else {
-            printf("%s openssl %.0f\n", name, measure(run_pkey, &t, seconds));
-        }
+        static const char *const names[] = {"wsjwt", "openssl", "openssl-keyed"};
+        verify_fn fns[3] = {run_wsjwt, t.mac ? run_hmac_oneshot : run_pkey, run_hmac_keyed};
+        size_t n = only_wsjwt ? 1 : t.mac ? 3 : 2;
+        double best[3];
+        measure(fns, n, &t, seconds, best);
+        for (size_t f = 0; f < n; f++)
+            printf("%s %s %.0f\n", name, names[f], best[f]);
         fflush(stdout);
         teardown(&t);
     }

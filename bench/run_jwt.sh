@@ -48,8 +48,9 @@ fi
 echo "Command: \`make bench\` -> \`sh bench/run_jwt.sh $build\`, which runs"
 echo "\`$bin --seconds $secs --emit DIR ALG\` (C, one process: wsjwt_jwt_verify and bare OpenSSL on the same"
 echo "signing input) and \`node bench/peers/jwt_verify.mjs DIR $secs ALG...\` (jsonwebtoken.verify and"
-echo "jose.jwtVerify on the very same token and key). Verifications per second, one thread, best of three"
-echo "rounds of $secs/3 s each; keys are loaded once, outside the timing, everywhere."
+echo "jose.jwtVerify on the very same token and key). Verifications per second, one thread, best of five"
+echo "rounds of $secs/5 s each (the C figures in interleaved rounds, so they share the machine's load);"
+echo "keys are loaded once, outside the timing, everywhere."
 echo
 if [ -f "$tmp/results" ]; then
     awk '

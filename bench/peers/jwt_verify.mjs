@@ -2,7 +2,7 @@
 //   node bench/peers/jwt_verify.mjs DIR SECONDS ALG...
 // For each ALG, DIR/ALG.token and DIR/ALG.key (the HMAC secret, or the public
 // key as PEM SPKI). Prints "ALG jsonwebtoken RATE" and "ALG jose RATE", best of
-// three rounds, like bench_jwt. Keys are imported once, outside the timing, as
+// five rounds, like bench_jwt. Keys are imported once, outside the timing, as
 // a server would hold them.
 import { readFileSync } from 'node:fs';
 import { createPublicKey, createSecretKey } from 'node:crypto';
@@ -16,14 +16,14 @@ if (!dir || !(seconds > 0 && seconds <= 60) || algs.length === 0) {
   process.exit(2);
 }
 
-// Best of three rounds of seconds/3 each. `run` may return a promise (jose
+// Best of five rounds of seconds/3 each. `run` may return a promise (jose
 // is async): it is awaited only then, so jsonwebtoken's sync calls pay no
 // microtask per verification.
-async function bestOfThree(run, isAsync) {
+async function bestOfRounds(run, isAsync) {
   let best = 0;
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < 5; round++) {
     const start = process.hrtime.bigint();
-    const budget = BigInt(Math.round((seconds / 3) * 1e9));
+    const budget = BigInt(Math.round((seconds / 5) * 1e9));
     let n = 0;
     let el;
     do {
@@ -59,15 +59,15 @@ for (const alg of algs) {
     // slower. The main figure hands it a KeyObject made once (its fastest
     // path); the string figure is reported apart.
     const key = hs ? createSecretKey(Buffer.from(keyText)) : nodeKey;
-    const j = await bestOfThree(() => jwt.verify(token, key, { algorithms: [alg] }), false);
+    const j = await bestOfRounds(() => jwt.verify(token, key, { algorithms: [alg] }), false);
     console.log(`${alg} jsonwebtoken ${j.toFixed(0)}`);
     if (hs) {
-      const js = await bestOfThree(() => jwt.verify(token, keyText, { algorithms: [alg] }), false);
+      const js = await bestOfRounds(() => jwt.verify(token, keyText, { algorithms: [alg] }), false);
       console.log(`${alg} jsonwebtoken-string ${js.toFixed(0)}`);
     }
   } else {
     console.log(`${alg} jsonwebtoken -`);
   }
-  const o = await bestOfThree(() => jose.jwtVerify(token, joseKey, { algorithms: [alg] }), true);
+  const o = await bestOfRounds(() => jose.jwtVerify(token, joseKey, { algorithms: [alg] }), true);
   console.log(`${alg} jose ${o.toFixed(0)}`);
 }
