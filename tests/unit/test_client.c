@@ -1,0 +1,548 @@
+/* The client library against a scripted raw server on 127.0.0.1 (same loop):
+ * the server reads the upgrade request, answers with canned bytes (the real
+ * Sec-WebSocket-Accept substituted for "{ACCEPT}"), sends canned frames, and
+ * records what the client sends, which the test decodes with the server-side
+ * frame decoder. Covers: open and messages (also byte-by-byte delivery),
+ * masking of every client frame, the close handshake both ways, refused
+ * upgrades with status and headers, bad Accept, token echoed as subprotocol,
+ * and the strict frame rules (masked server frame, bad UTF-8, message cap)
+ * with the close code the client sends. Plus the URL parser. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <wsjwt/client.h>
+
+#include "http/http.h"
+#include "ws/ws.h"
+
+/* ---- scripted server ------------------------------------------------------ */
+
+struct script {
+    const char *response;  /* head, "{ACCEPT}" replaced; NULL: never answer */
+    const uint8_t *frames; /* sent after the head */
+    size_t frames_len;
+    int byte_by_byte;  /* send the frames one byte per loop turn */
+    int server_closes; /* the frames end with a close frame */
+};
+
+struct world {
+    uv_loop_t loop;
+    uv_tcp_t listener, peer;
+    uv_timer_t guard, drip;
+    int port;
+    struct script sc;
+    char req[8192];
+    size_t req_len;
+    int head_done;
+    uint8_t got[65536]; /* what the client sent after its head */
+    size_t got_len;
+    size_t drip_pos;
+    char request_copy[8192];
+    /* client events */
+    struct wsjwt_client *c;
+    int opened, errors, closed, messages;
+    int last_err, status, close_code;
+    char close_reason[128];
+    char www_auth[128];
+    char protocol[64];
+    uint8_t msg[4096], first[64];
+    size_t first_len;
+    size_t msg_len;
+    int msg_binary;
+    /* what the test does on open */
+    const char *send_on_open;
+    int close_on_open;
+    int free_on_error;
+};
+
+static void on_peer_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static int peer_write(struct world *w, const void *p, size_t n)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    return uv_try_write((uv_stream_t *)&w->peer, &b, 1);
+}
+
+static void on_drip(uv_timer_t *t)
+{
+    struct world *w = t->data;
+    if (w->drip_pos < w->sc.frames_len) {
+        peer_write(w, w->sc.frames + w->drip_pos, 1);
+        w->drip_pos++;
+    } else {
+        uv_timer_stop(t);
+    }
+}
+
+static void answer(struct world *w)
+{
+    const char *key_hdr = strstr(w->req, "Sec-WebSocket-Key: ");
+    assert_non_null(key_hdr);
+    char accept[WSJWT_WS_ACCEPT_LEN + 1];
+    wsjwt__ws_accept(key_hdr + 19, WSJWT_WS_KEY_LEN, accept);
+    accept[WSJWT_WS_ACCEPT_LEN] = 0;
+    char out[2048];
+    const char *at = strstr(w->sc.response, "{ACCEPT}");
+    if (at)
+        snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - w->sc.response), w->sc.response, accept, at + 8);
+    else
+        snprintf(out, sizeof(out), "%s", w->sc.response);
+    assert_int_equal(peer_write(w, out, strlen(out)), (int)strlen(out));
+    if (!w->sc.frames_len)
+        return;
+    if (w->sc.byte_by_byte)
+        uv_timer_start(&w->drip, on_drip, 1, 1);
+    else
+        assert_int_equal(peer_write(w, w->sc.frames, w->sc.frames_len), (int)w->sc.frames_len);
+}
+
+/* Decodes what the client sent as a server would (masks required). Returns
+ * the number of frames; fills the first data payload and the close code. */
+static int client_frames(struct world *w, uint8_t *text, size_t *text_len, unsigned *close_code)
+{
+    struct wsjwt__ws_config cfg;
+    struct wsjwt__ws_decoder d;
+    wsjwt__ws_config_init(&cfg, 1);
+    wsjwt__ws_decoder_init(&d, &cfg);
+    size_t off = 0;
+    int frames = 0;
+    *close_code = 0;
+    static uint8_t copy[sizeof(w->got)]; /* the decoder unmasks in place */
+    memcpy(copy, w->got, w->got_len);
+    while (off < w->got_len) {
+        struct wsjwt__ws_event ev;
+        size_t used = 0;
+        int rc = wsjwt__ws_decode(&d, copy + off, w->got_len - off, &used, &ev);
+        assert_true(rc == 0 || rc == WSJWT_EAGAIN); /* WSJWT_EWS_UNMASKED would fail here */
+        off += used;
+        if (rc)
+            break;
+        frames++;
+        if (ev.opcode == WSJWT__WS_CLOSE)
+            *close_code = ev.close_code ? ev.close_code : 1005; /* 1005: a close without a code */
+        else if (text && ev.opcode == WSJWT__WS_TEXT) {
+            memcpy(text, ev.data, ev.len);
+            *text_len = ev.len;
+        }
+    }
+    return frames;
+}
+
+static void peer_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    static char buf[65536];
+    (void)h;
+    (void)hint;
+    *b = uv_buf_init(buf, sizeof(buf));
+}
+
+static void peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct world *w = s->data;
+    if (n < 0) {
+        uv_read_stop(s);
+        uv_close((uv_handle_t *)s, on_peer_closed);
+        return;
+    }
+    size_t off = 0;
+    if (!w->head_done) {
+        size_t take =
+            (size_t)n < sizeof(w->req) - 1 - w->req_len ? (size_t)n : sizeof(w->req) - 1 - w->req_len;
+        memcpy(w->req + w->req_len, b->base, take);
+        w->req_len += take;
+        w->req[w->req_len] = 0;
+        char *end = strstr(w->req, "\r\n\r\n");
+        if (!end)
+            return;
+        size_t head = (size_t)(end + 4 - w->req);
+        off = (size_t)n - (w->req_len - head);
+        w->head_done = 1;
+        memcpy(w->request_copy, w->req, head);
+        if (w->sc.response)
+            answer(w);
+    }
+    size_t rest = (size_t)n - off;
+    if (w->got_len + rest <= sizeof(w->got)) {
+        memcpy(w->got + w->got_len, b->base + off, rest);
+        w->got_len += rest;
+    }
+    /* Once the client sent a close: answer it (unless the script closed
+     * first) and end the TCP connection, as a server does (RFC 6455 7.1.1). */
+    unsigned cc = 0;
+    if (client_frames(w, NULL, NULL, &cc) && cc) {
+        static const uint8_t close_1000[] = {0x88, 0x02, 0x03, 0xe8};
+        if (!w->sc.server_closes)
+            (void)peer_write(w, close_1000, sizeof(close_1000)); /* the client may be gone */
+        uv_read_stop(s);
+        uv_close((uv_handle_t *)s, on_peer_closed);
+    }
+}
+
+static void on_conn(uv_stream_t *l, int status)
+{
+    struct world *w = l->data;
+    assert_int_equal(status, 0);
+    uv_tcp_init(&w->loop, &w->peer);
+    w->peer.data = w;
+    assert_int_equal(uv_accept(l, (uv_stream_t *)&w->peer), 0);
+    uv_read_start((uv_stream_t *)&w->peer, peer_alloc, peer_read);
+}
+
+static void on_guard(uv_timer_t *t)
+{
+    (void)t;
+    fail_msg("test took too long");
+}
+
+/* ---- client callbacks ------------------------------------------------------ */
+
+static void world_end(struct world *w);
+
+static void cb_open(struct wsjwt_client *c, const char *protocol, void *user)
+{
+    struct world *w = user;
+    w->opened++;
+    if (protocol)
+        snprintf(w->protocol, sizeof(w->protocol), "%s", protocol);
+    if (w->send_on_open)
+        assert_int_equal(wsjwt_client_send(c, 0, w->send_on_open, strlen(w->send_on_open)), 0);
+    if (w->close_on_open)
+        assert_int_equal(wsjwt_client_close(c, 4000, "done here"), 0);
+}
+
+static void cb_message(struct wsjwt_client *c, int binary, const uint8_t *data, size_t len, void *user)
+{
+    struct world *w = user;
+    (void)c;
+    if (w->messages++ == 0) {
+        w->first_len = len < sizeof(w->first) ? len : sizeof(w->first);
+        memcpy(w->first, data, w->first_len);
+    }
+    w->msg_binary = binary;
+    w->msg_len = len < sizeof(w->msg) ? len : sizeof(w->msg);
+    memcpy(w->msg, data, w->msg_len);
+}
+
+static void cb_error(struct wsjwt_client *c, int err, const struct wsjwt_client_response *r, void *user)
+{
+    struct world *w = user;
+    w->errors++;
+    w->last_err = err;
+    if (r) {
+        w->status = r->status;
+        const struct wsjwt_client_header *h = wsjwt_client_response_header(r, "www-authenticate");
+        if (h)
+            snprintf(w->www_auth, sizeof(w->www_auth), "%.*s", (int)h->value_len, h->value);
+    }
+    if (w->free_on_error) {
+        wsjwt_client_free(c); /* from inside a callback: must be safe */
+        w->c = NULL;
+        world_end(w);
+    }
+}
+
+/* The end of a run: the listener and timers go; the peer connection goes
+ * when it reads the client's FIN (so it still reads what came before). */
+static void world_end(struct world *w)
+{
+    uv_close((uv_handle_t *)&w->listener, NULL);
+    uv_close((uv_handle_t *)&w->guard, NULL);
+    uv_close((uv_handle_t *)&w->drip, NULL);
+}
+
+static void cb_close(struct wsjwt_client *c, int code, const char *reason, size_t len, void *user)
+{
+    struct world *w = user;
+    (void)c;
+    w->closed++;
+    w->close_code = code;
+    snprintf(w->close_reason, sizeof(w->close_reason), "%.*s", (int)len, reason);
+    world_end(w);
+}
+
+/* Runs one scripted exchange to on_close. */
+static struct world *run(const struct script *sc, struct wsjwt_client_opts *o, struct world *w)
+{
+    (void)o;
+    memset(w, 0, sizeof(*w));
+    w->sc = *sc;
+    return w;
+}
+
+static void go(struct world *w, struct wsjwt_client_opts *o)
+{
+    assert_int_equal(uv_loop_init(&w->loop), 0);
+    uv_tcp_init(&w->loop, &w->listener);
+    w->listener.data = w;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    assert_int_equal(uv_tcp_bind(&w->listener, (const struct sockaddr *)&sa, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&w->listener, 8, on_conn), 0);
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    uv_tcp_getsockname(&w->listener, (struct sockaddr *)&ss, &len);
+    w->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    uv_timer_init(&w->loop, &w->guard);
+    uv_timer_start(&w->guard, on_guard, 5000, 0);
+    uv_timer_init(&w->loop, &w->drip);
+    w->drip.data = w;
+    char url[64];
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/chat?room=1", w->port);
+    o->url = url;
+    o->user = w;
+    o->cb = (struct wsjwt_client_callbacks){cb_open, cb_message, NULL, cb_error, cb_close};
+    assert_int_equal(wsjwt_client_new(&w->loop, o, &w->c), 0);
+    assert_int_equal(wsjwt_client_connect(w->c), 0);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    wsjwt_client_free(w->c);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&w->loop), 0);
+}
+
+#define OK_101 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+#define ACCEPT "Sec-WebSocket-Accept: {ACCEPT}\r\n"
+
+static void test_echo_and_server_close(void **state)
+{
+    (void)state;
+    static const uint8_t frames[] = {0x81, 0x02, 'h', 'i', 0x88, 0x06, 0x03, 0xe8, 'b', 'y', 'e', '!'};
+    struct script sc = {OK_101 ACCEPT "\r\n", frames, sizeof(frames), 0, 1};
+    struct world *w = malloc(sizeof(*w));
+    struct wsjwt_client_opts o = {.token = "tok.en.x"};
+    run(&sc, &o, w);
+    w->send_on_open = "hello server";
+    go(w, &o);
+    assert_int_equal(w->opened, 1);
+    assert_int_equal(w->errors, 0);
+    assert_int_equal(w->messages, 1);
+    assert_int_equal(w->msg_len, 2);
+    assert_memory_equal(w->msg, "hi", 2);
+    assert_int_equal(w->close_code, 1000);
+    assert_string_equal(w->close_reason, "bye!");
+    /* the request: target, token header, version */
+    assert_non_null(strstr(w->request_copy, "GET /chat?room=1 HTTP/1.1\r\n"));
+    assert_non_null(strstr(w->request_copy, "\r\ntoken: tok.en.x\r\n"));
+    assert_non_null(strstr(w->request_copy, "Sec-WebSocket-Version: 13\r\n"));
+    /* what the client sent: its text (masked) then the echoed close 1000 */
+    uint8_t text[64];
+    size_t tl = 0;
+    unsigned cc;
+    assert_int_equal(client_frames(w, text, &tl, &cc), 2);
+    assert_int_equal(tl, 12);
+    assert_memory_equal(text, "hello server", 12);
+    assert_int_equal(cc, 1000);
+    free(w);
+}
+
+static void test_byte_by_byte_and_fragments(void **state)
+{
+    (void)state;
+    /* "h\xc3\xa9llo" fragmented inside the 2-byte character, a ping in
+     * between, a binary message, then the server's close; delivered one byte
+     * per write. */
+    static const uint8_t frames[] = {0x01, 0x02, 'h', 0xc3, 0x89, 0x02, 'p', 'p', 0x80, 0x04, 0xa9,
+                                     'l',  'l',  'o', 0x82, 0x03, 1,    2,   3,   0x88, 0x00};
+    struct script sc = {OK_101 ACCEPT "\r\n", frames, sizeof(frames), 1, 1};
+    struct world *w = malloc(sizeof(*w));
+    struct wsjwt_client_opts o = {0};
+    run(&sc, &o, w);
+    go(w, &o);
+    assert_int_equal(w->errors, 0);
+    assert_int_equal(w->messages, 2);
+    assert_int_equal(w->first_len, 6);
+    assert_memory_equal(w->first, "h\xc3\xa9llo", 6);
+    assert_int_equal(w->msg_binary, 1);
+    assert_int_equal(w->msg_len, 3);
+    assert_memory_equal(w->msg, "\x01\x02\x03", 3);
+    assert_int_equal(w->close_code, 1005); /* a close without a code */
+    /* the client answered the ping with "pp" and echoed the empty close */
+    unsigned cc;
+    assert_int_equal(client_frames(w, NULL, NULL, &cc), 2);
+    assert_int_equal(w->got[0], 0x8a);
+    assert_int_equal(cc, 1005);
+    free(w);
+}
+
+static void test_refused_401(void **state)
+{
+    (void)state;
+    struct script sc = {"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"x\", "
+                        "error=\"invalid_token\"\r\nContent-Length: 0\r\n\r\n",
+                        NULL, 0, 0, 0};
+    struct world *w = malloc(sizeof(*w));
+    struct wsjwt_client_opts o = {.token = "t", .token_place = WSJWT_TOKEN_IN_BEARER};
+    run(&sc, &o, w);
+    go(w, &o);
+    assert_int_equal(w->opened, 0);
+    assert_int_equal(w->last_err, WSJWT_EHTTP_STATUS);
+    assert_int_equal(w->status, 401);
+    assert_string_equal(w->www_auth, "Bearer realm=\"x\", error=\"invalid_token\"");
+    assert_int_equal(w->closed, 1);
+    assert_int_equal(w->close_code, 1006);
+    assert_non_null(strstr(w->request_copy, "\r\nAuthorization: Bearer t\r\n"));
+    free(w);
+}
+
+static void test_bad_accept(void **state)
+{
+    (void)state;
+    struct script sc = {OK_101 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n", NULL, 0, 0, 0};
+    struct world *w = malloc(sizeof(*w));
+    struct wsjwt_client_opts o = {0};
+    run(&sc, &o, w);
+    w->free_on_error = 1;
+    go(w, &o);
+    assert_int_equal(w->opened, 0);
+    assert_int_equal(w->last_err, WSJWT_EHTTP_ACCEPT);
+    assert_int_equal(w->status, 101);
+    assert_int_equal(w->closed, 0); /* freed inside on_error: no callback after */
+    free(w);
+}
+
+static void test_token_subprotocol(void **state)
+{
+    (void)state;
+    struct world *w = malloc(sizeof(*w));
+    /* A server that selects access_token: accepted. */
+    struct script ok = {OK_101 ACCEPT "Sec-WebSocket-Protocol: access_token\r\n\r\n", NULL, 0, 0, 0};
+    struct wsjwt_client_opts o = {.token = "abc.def.ghi", .token_place = WSJWT_TOKEN_IN_SUBPROTOCOL};
+    run(&ok, &o, w);
+    w->close_on_open = 1;
+    go(w, &o);
+    assert_int_equal(w->opened, 1);
+    assert_string_equal(w->protocol, "access_token");
+    assert_non_null(strstr(w->request_copy, "\r\nSec-WebSocket-Protocol: access_token, abc.def.ghi\r\n"));
+    unsigned cc;
+    client_frames(w, NULL, NULL, &cc);
+    assert_int_equal(cc, 4000);
+    /* A server that echoes the token as the protocol: refused. */
+    struct script bad = {OK_101 ACCEPT "Sec-WebSocket-Protocol: abc.def.ghi\r\n\r\n", NULL, 0, 0, 0};
+    run(&bad, &o, w);
+    go(w, &o);
+    assert_int_equal(w->opened, 0);
+    assert_int_equal(w->last_err, WSJWT_EHTTP_PROTOCOL);
+    /* A server that selects nothing although we offered: refused. */
+    struct script none = {OK_101 ACCEPT "\r\n", NULL, 0, 0, 0};
+    run(&none, &o, w);
+    go(w, &o);
+    assert_int_equal(w->last_err, WSJWT_EHTTP_PROTOCOL);
+    free(w);
+}
+
+/* A server frame breaking a rule: the error, and the close code sent. */
+static void violation(const uint8_t *frames, size_t n, size_t max_message, int want_err, unsigned want_code)
+{
+    struct script sc = {OK_101 ACCEPT "\r\n", frames, n, 0, 0};
+    struct world *w = malloc(sizeof(*w));
+    struct wsjwt_client_opts o = {.max_message = max_message};
+    run(&sc, &o, w);
+    go(w, &o);
+    assert_int_equal(w->opened, 1);
+    assert_int_equal(w->last_err, want_err);
+    assert_int_equal(w->messages, 0);
+    unsigned cc;
+    client_frames(w, NULL, NULL, &cc);
+    assert_int_equal(cc, want_code);
+    assert_int_equal(w->close_code, 1006);
+    free(w);
+}
+
+static void test_violations(void **state)
+{
+    (void)state;
+    static const uint8_t masked[] = {0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2};
+    violation(masked, sizeof(masked), 0, WSJWT_EWS_MASKED, 1002);
+    static const uint8_t bad_utf8[] = {0x81, 0x02, 0xc0, 0x80};
+    violation(bad_utf8, sizeof(bad_utf8), 0, WSJWT_EWS_UTF8, 1007);
+    static const uint8_t too_big[] = {0x82, 0x05, 1, 2, 3, 4, 5};
+    violation(too_big, sizeof(too_big), 4, WSJWT_EWS_MESSAGE_TOO_BIG, 1009);
+    static const uint8_t rsv[] = {0xc1, 0x00};
+    violation(rsv, sizeof(rsv), 0, WSJWT_EWS_RSV, 1002);
+    static const uint8_t bad_close[] = {0x88, 0x02, 0x03, 0xed}; /* 1005 may not be sent */
+    violation(bad_close, sizeof(bad_close), 0, WSJWT_EWS_CLOSE_CODE, 1002);
+}
+
+static void test_api_states(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct wsjwt_client *c = NULL;
+    struct wsjwt_client_opts o = {.url = "ws://127.0.0.1:9/"};
+    assert_int_equal(wsjwt_client_new(&loop, &o, &c), 0);
+    assert_int_equal(wsjwt_client_send(c, 0, "x", 1), WSJWT_ESTATE);
+    assert_int_equal(wsjwt_client_close(c, 1000, NULL), WSJWT_ESTATE);
+    wsjwt_client_free(c);
+    o.url = "wss://example.com/";
+    assert_int_equal(wsjwt_client_new(&loop, &o, &c), WSJWT_EUNSUPPORTED);
+    o.url = "http://example.com/";
+    assert_int_equal(wsjwt_client_new(&loop, &o, &c), WSJWT_EINVAL);
+    struct wsjwt_client_header bad = {"Bad Name", 8, "v", 1};
+    o.url = "ws://h/";
+    o.headers = &bad;
+    o.n_headers = 1;
+    assert_int_equal(wsjwt_client_new(&loop, &o, &c), WSJWT_EINVAL);
+    struct wsjwt_client_header crlf = {"X", 1, "a\r\nInjected: 1", 14};
+    o.headers = &crlf;
+    assert_int_equal(wsjwt_client_new(&loop, &o, &c), WSJWT_EINVAL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_url(void **state)
+{
+    (void)state;
+    struct wsjwt_url u;
+#define URL_OK(s, H, P, T, V6, TLS)                                                                          \
+    do {                                                                                                     \
+        assert_int_equal(wsjwt_url_parse(s, strlen(s), &u), 0);                                              \
+        assert_int_equal(u.host_len, strlen(H));                                                             \
+        assert_memory_equal(u.host, H, u.host_len);                                                          \
+        assert_int_equal(u.port, P);                                                                         \
+        assert_int_equal(u.target_len, strlen(T));                                                           \
+        assert_memory_equal(u.target, T, u.target_len);                                                      \
+        assert_int_equal(u.host_is_ipv6, V6);                                                                \
+        assert_int_equal(u.tls, TLS);                                                                        \
+    } while (0)
+    URL_OK("ws://localhost", "localhost", 80, "/", 0, 0);
+    URL_OK("ws://localhost:8080/", "localhost", 8080, "/", 0, 0);
+    URL_OK("WS://Example.COM:1/a/b?x=1&y=2", "Example.COM", 1, "/a/b?x=1&y=2", 0, 0);
+    URL_OK("ws://[::1]:9000/p", "::1", 9000, "/p", 1, 0);
+    URL_OK("ws://[::ffff:127.0.0.1]", "::ffff:127.0.0.1", 80, "/", 1, 0);
+    URL_OK("wss://h", "h", 443, "/", 0, 1);
+    URL_OK("ws://h?q", "h", 80, "?q", 0, 0);
+    URL_OK("ws://h:65535", "h", 65535, "/", 0, 0);
+#undef URL_OK
+    static const char *const bad[] = {
+        "",           "ws:/h",       "http://h/",    "ws://",         "ws://:80/",
+        "ws://h:/",   "ws://h:0",    "ws://h:65536", "ws://h:123456", "ws://u@h/",
+        "ws://h/#f",  "ws://h/a b",  "ws://[::1",    "ws://[]/",      "ws://[::1]x/",
+        "ws://[zz]/", "ws://h\r\n/", "ws://h:8a/",   "ws://h%2f/",    "ws://h\x7f/",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(wsjwt_url_parse(bad[i], strlen(bad[i]), &u), WSJWT_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_url),
+        cmocka_unit_test(test_api_states),
+        cmocka_unit_test(test_echo_and_server_close),
+        cmocka_unit_test(test_byte_by_byte_and_fragments),
+        cmocka_unit_test(test_refused_401),
+        cmocka_unit_test(test_bad_accept),
+        cmocka_unit_test(test_token_subprotocol),
+        cmocka_unit_test(test_violations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
