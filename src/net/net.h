@@ -58,6 +58,10 @@ static inline size_t wsjwt__outq_size(const struct wsjwt__outq *q)
  * WSJWT_ENOMEM, WSJWT_ETOOBIG when the queue would pass 4 GiB. */
 int wsjwt__outq_append(struct wsjwt__outq *q, const void *a, size_t na, const void *b, size_t nb);
 
+/* Makes room for n more bytes in one allocation (a message whose size is
+ * known from its frame header). WSJWT_ENOMEM, WSJWT_ETOOBIG past 4 GiB. */
+int wsjwt__outq_reserve(struct wsjwt__outq *q, size_t n);
+
 /* Drops n sent bytes from the front; frees the storage when empty. */
 void wsjwt__outq_consume(struct wsjwt__outq *q, size_t n);
 

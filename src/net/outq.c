@@ -45,6 +45,27 @@ int wsjwt__outq_append(struct wsjwt__outq *q, const void *a, size_t na, const vo
     return 0;
 }
 
+int wsjwt__outq_reserve(struct wsjwt__outq *q, size_t n)
+{
+    size_t used = q->len - q->off;
+    size_t need = used + n;
+    if (need < used || need > UINT32_MAX)
+        return WSJWT_ETOOBIG;
+    if (need <= q->cap)
+        return 0;
+    uint8_t *d = malloc(need);
+    if (d == NULL)
+        return WSJWT_ENOMEM;
+    if (used)
+        memcpy(d, q->data + q->off, used);
+    free(q->data);
+    q->data = d;
+    q->cap = (uint32_t)need;
+    q->off = 0;
+    q->len = (uint32_t)used;
+    return 0;
+}
+
 void wsjwt__outq_consume(struct wsjwt__outq *q, size_t n)
 {
     size_t used = q->len - q->off;

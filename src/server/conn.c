@@ -651,6 +651,12 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
                 break;
             }
             struct wsjwt__conn_io *io = io_get(c);
+            /* At a frame's first chunk its whole length is known (the
+             * decoder checked it against max_message): one allocation for
+             * the frame instead of doubling through it. */
+            if (io && (ev.flags & WSJWT__WS_FRAME_FIRST) &&
+                wsjwt__outq_reserve(&io->msg, ev.len + (size_t)c->u.ws.remaining) != 0)
+                io = NULL;
             if (!io || wsjwt__outq_append(&io->msg, ev.data, ev.len, NULL, 0) != 0) {
                 conn_fail(c, WSJWT_ENOMEM);
                 return len;

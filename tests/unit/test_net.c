@@ -71,6 +71,27 @@ static void test_outq_order_under_churn(void **state)
     assert_null(q.data);
 }
 
+static void test_outq_reserve(void **state)
+{
+    (void)state;
+    struct wsjwt__outq q = {0};
+    assert_int_equal(wsjwt__outq_append(&q, "abc", 3, NULL, 0), 0);
+    wsjwt__outq_consume(&q, 1);
+    assert_int_equal(wsjwt__outq_reserve(&q, 100000), 0);
+    assert_true(q.cap >= 100002);
+    assert_int_equal(wsjwt__outq_size(&q), 2);
+    assert_memory_equal(q.data + q.off, "bc", 2);
+    uint8_t *data = q.data;
+    uint8_t big[100000];
+    memset(big, 7, sizeof(big));
+    /* The reserved room takes the bytes without another allocation. */
+    assert_int_equal(wsjwt__outq_append(&q, big, sizeof(big), NULL, 0), 0);
+    assert_ptr_equal(q.data, data);
+    assert_int_equal(wsjwt__outq_size(&q), 100002);
+    assert_int_equal(wsjwt__outq_reserve(&q, (size_t)UINT32_MAX), WSJWT_ETOOBIG);
+    wsjwt__outq_free(&q);
+}
+
 static void test_listen_accept(void **state)
 {
     (void)state;
@@ -110,6 +131,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outq_append_consume),
         cmocka_unit_test(test_outq_order_under_churn),
+        cmocka_unit_test(test_outq_reserve),
         cmocka_unit_test(test_listen_accept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
