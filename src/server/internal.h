@@ -151,7 +151,8 @@ struct wsjwt_server {
     int port;
     int started;
     atomic_int stop_requested;
-    unsigned n_loops;
+    unsigned n_loops;   /* initialised */
+    unsigned n_started; /* running a thread */
     struct wsjwt__loop *loops;
 };
 

@@ -318,11 +318,11 @@ int wsjwt_server_start(struct wsjwt_server *srv)
         uv_timer_start(&loop->tick, on_tick, srv->tick_ms, srv->tick_ms);
         uv_check_start(&loop->check, on_check);
         if (uv_thread_create(&loop->thread, loop_thread, loop) != 0) {
-            /* The loops already running stop with the rest of the server. */
-            srv->n_loops = i;
+            /* The loops already running stop; the caller waits for them. */
             wsjwt_server_stop(srv);
             return WSJWT_EIO;
         }
+        srv->n_started = i + 1;
     }
     return 0;
 }
@@ -331,9 +331,10 @@ int wsjwt_server_wait(struct wsjwt_server *srv)
 {
     if (!srv->started)
         return WSJWT_ESTATE;
-    for (unsigned i = 0; i < srv->n_loops; i++)
+    for (unsigned i = 0; i < srv->n_started; i++)
         uv_thread_join(&srv->loops[i].thread);
     srv->started = 0;
+    srv->n_started = 0;
     return 0;
 }
 
@@ -349,9 +350,7 @@ static void wake(struct wsjwt__loop *loop)
 void wsjwt_server_stop(struct wsjwt_server *srv)
 {
     atomic_store(&srv->stop_requested, 1);
-    if (!srv->started)
-        return;
-    for (unsigned i = 0; i < srv->n_loops; i++)
+    for (unsigned i = 0; i < srv->n_started; i++)
         wake(&srv->loops[i]);
 }
 

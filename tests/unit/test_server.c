@@ -37,6 +37,7 @@ struct app {
     struct wsjwt_conn *deferred[4]; /* connections waiting for an answer */
     int n_deferred;
     int send_after_close; /* what wsjwt_conn_send returned after close */
+    int floods, drains;   /* messages queued by "flood", on_drain calls */
     int bad;              /* unexpected results seen on the loop thread (cmocka's
                              asserts must stay on the test thread) */
     struct wsjwt_server *srv;
@@ -103,6 +104,18 @@ static void on_message(struct wsjwt_conn *c, const void *data, size_t len, int b
             if (wsjwt_conn_answer(a->deferred[i], 429) != 0)
                 a->bad++;
         a->n_deferred = 0;
+    } else if (len == 5 && memcmp(data, "flood", 5) == 0) {
+        /* Send 16 KiB messages until the queue is over its cap. */
+        static uint8_t big[16384];
+        int n = 0, rc = 0;
+        while (n < 4096 && (rc = wsjwt_conn_send(c, big, sizeof(big), 1)) == 0)
+            n++;
+        pthread_mutex_lock(&a->mu);
+        a->floods = n;
+        if (rc != WSJWT_EBACKPRESSURE)
+            a->bad++;
+        pthread_mutex_unlock(&a->mu);
+        return;
     } else if (len == 5 && memcmp(data, "close", 5) == 0) {
         if (wsjwt_conn_close(c, 4001, "closed in on_message") != 0)
             a->bad++;
@@ -115,6 +128,15 @@ static void on_message(struct wsjwt_conn *c, const void *data, size_t len, int b
         return;
     }
     wsjwt_conn_send(c, data, len, binary);
+}
+
+static void on_drain(struct wsjwt_conn *c, void *user)
+{
+    struct app *a = user;
+    (void)c;
+    pthread_mutex_lock(&a->mu);
+    a->drains++;
+    pthread_mutex_unlock(&a->mu);
 }
 
 static void on_close(struct wsjwt_conn *c, int code, const char *reason, void *user)
@@ -139,7 +161,7 @@ struct fix {
     int port;
 };
 
-static struct fix *fix_start(int keep_jwt)
+static struct fix *fix_start(int keep_jwt, size_t max_backpressure)
 {
     struct fix *f = calloc(1, sizeof(*f));
     pthread_mutex_init(&f->app.mu, NULL);
@@ -162,6 +184,8 @@ static struct fix *fix_start(int keep_jwt)
     cfg.keys = f->keys;
     cfg.policy = f->policy;
     cfg.keep_jwt = keep_jwt;
+    cfg.max_backpressure = max_backpressure;
+    cfg.on_drain = on_drain;
     cfg.log_level = WSJWT_LOG_OFF;
     cfg.on_upgrade = on_upgrade;
     cfg.on_open = on_open;
@@ -319,7 +343,7 @@ static int wait_count(struct app *a, const int *counter, int want)
 static void test_upgrade_hook_accepts_and_refuses(void **state)
 {
     (void)state;
-    struct fix *f = fix_start(0);
+    struct fix *f = fix_start(0, 0);
     char *tok = make_token(f, "alice");
     int s = cli_connect(f->port);
     assert_int_equal(cli_upgrade(s, "/room/1", tok), 101);
@@ -364,7 +388,7 @@ static void test_upgrade_hook_accepts_and_refuses(void **state)
 static void test_deferred_upgrade(void **state)
 {
     (void)state;
-    struct fix *f = fix_start(1);
+    struct fix *f = fix_start(1, 0);
     char *tok = make_token(f, "bob");
     int ctl = cli_connect(f->port);
     assert_int_equal(cli_upgrade(ctl, "/", tok), 101);
@@ -419,7 +443,7 @@ static void test_deferred_upgrade(void **state)
 static void test_close_from_inside_callbacks(void **state)
 {
     (void)state;
-    struct fix *f = fix_start(0);
+    struct fix *f = fix_start(0, 0);
     char *tok = make_token(f, "close-in-open");
     int s = cli_connect(f->port);
     assert_int_equal(cli_upgrade(s, "/", tok), 101);
@@ -440,6 +464,38 @@ static void test_close_from_inside_callbacks(void **state)
     close(s);
     assert_int_equal(wait_count(&f->app, &f->app.closes, 2), 2);
     assert_int_equal(f->app.last_close_code, 4001);
+    wsjwt_free(tok);
+    fix_stop(f);
+}
+
+static void test_backpressure_and_drain(void **state)
+{
+    (void)state;
+    struct fix *f = fix_start(0, 65536);
+    char *tok = make_token(f, "dave");
+    int s = cli_connect(f->port);
+    assert_int_equal(cli_upgrade(s, "/", tok), 101);
+    cli_send(s, 1, "flood", 5);
+    /* The server queued messages until its queue passed the cap, got
+     * WSJWT_EBACKPRESSURE, and is waiting for us to read. */
+    int n = wait_count(&f->app, &f->app.floods, 1);
+    assert_true(n > 4 && n < 4096);
+    assert_int_equal(f->app.drains, 0);
+    static uint8_t buf[16384];
+    for (int i = 0; i < n; i++) {
+        uint8_t h[4];
+        assert_int_equal(recv_all(s, h, 4), 0);
+        assert_int_equal(h[0], 0x82);
+        assert_int_equal(h[1], 126);
+        assert_int_equal(h[2] << 8 | h[3], 16384);
+        assert_int_equal(recv_all(s, buf, sizeof(buf)), 0);
+    }
+    /* Once the queue is empty, on_drain. */
+    assert_int_equal(wait_count(&f->app, &f->app.drains, 1), 1);
+    struct wsjwt_server_stats st;
+    wsjwt_server_stats(f->srv, &st);
+    assert_int_equal(st.backpressure, 1);
+    close(s);
     wsjwt_free(tok);
     fix_stop(f);
 }
@@ -499,9 +555,14 @@ static void test_insecure_no_auth_and_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_upgrade_hook_accepts_and_refuses), cmocka_unit_test(test_deferred_upgrade),
-        cmocka_unit_test(test_close_from_inside_callbacks),      cmocka_unit_test(test_config_checks),
+        /* clang-format off */
+        cmocka_unit_test(test_upgrade_hook_accepts_and_refuses),
+        cmocka_unit_test(test_deferred_upgrade),
+        cmocka_unit_test(test_close_from_inside_callbacks),
+        cmocka_unit_test(test_backpressure_and_drain),
+        cmocka_unit_test(test_config_checks),
         cmocka_unit_test(test_insecure_no_auth_and_threads),
+        /* clang-format on */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
