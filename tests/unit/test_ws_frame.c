@@ -59,7 +59,7 @@ static void run(const struct wsjwt__ws_config *cfg, const uint8_t *in, size_t n,
     memset(r, 0, sizeof(*r));
     r->one_chunk = 1;
     uint8_t *buf = malloc(n + 1), *msg = NULL;
-    size_t have = 0, pos = 0, msg_len = 0;
+    size_t have = 0, pos = 0, msg_len = 0, msg_cap = 0;
     int in_msg = 0;
     assert_non_null(buf);
     while (pos < n) {
@@ -98,7 +98,11 @@ static void run(const struct wsjwt__ws_config *cfg, const uint8_t *in, size_t n,
                 (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST))
                 r->one_chunk = 0;
             in_msg = 1;
-            msg = realloc(msg, msg_len + ev.len + 1);
+            if (msg_len + ev.len + 1 > msg_cap) {
+                msg_cap = 2 * (msg_len + ev.len + 1); /* geometric: ASan's realloc always copies */
+                msg = realloc(msg, msg_cap);
+                assert_non_null(msg);
+            }
             if (ev.len)
                 memcpy(msg + msg_len, ev.data, ev.len);
             msg_len += ev.len;
