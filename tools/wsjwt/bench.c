@@ -164,6 +164,8 @@ struct worker {
     _Atomic uint64_t pub_opened; /* connections opened */
     _Atomic uint64_t pub_failed; /* connections that failed to open */
     _Atomic uint64_t pub_errors;
+    _Atomic uint64_t pub_checked; /* idle: connections whose one echo came back */
+    uint64_t checked;
     uint64_t done, errors;
     int seen_phase; /* the phase this loop last acted on */
 };
@@ -317,9 +319,10 @@ static void on_message(struct wsjwt_client *c, int binary, const uint8_t *data, 
     struct bench *b = w->b;
     (void)c;
     if (b->o.mode == M_IDLE) {
-        if (!bc->checked && bc->sent && check_reply(b, 0, data, len) && binary == b->o.binary)
+        if (!bc->checked && bc->sent && check_reply(b, 0, data, len) && binary == b->o.binary) {
             bc->checked = 1;
-        else
+            atomic_store_explicit(&w->pub_checked, ++w->checked, memory_order_relaxed);
+        } else
             count_error(w, E_MISMATCH);
         return;
     }
@@ -864,10 +867,10 @@ int cmd_bench(int argc, char **argv)
         m1 = now_ns();
         cpu1 = cpu_s();
         set_phase(b, P_CHECK);
-        /* Give the one message per connection time to come back. */
-        for (int k = 0; k < 50; k++) {
-            sleep_s(0.1);
-        }
+        /* Give the one message per connection up to 5 s to come back. */
+        uint64_t opened = sum(b, offsetof(struct worker, pub_opened));
+        for (int k = 0; k < 500 && sum(b, offsetof(struct worker, pub_checked)) < opened; k++)
+            sleep_s(0.01);
     } else {
         set_phase(b, P_WARMUP);
         if (o->warmup > 0)

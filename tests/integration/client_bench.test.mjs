@@ -1,0 +1,146 @@
+// `wsjwt bench` against the tutorial's Node `ws` + jsonwebtoken server and
+// against `wsjwt serve`, with its checks on: echo (every reply compared),
+// upgrade (101 with --sign, 401 with --expect-status), idle; and proof that
+// the checks bite: a server that corrupts replies or drops connections makes
+// the run fail with the errors counted by kind. Runs are short (about a
+// second each) and small.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { jwt, WebSocket, BIN, SECRET, startServer } from './lib.mjs';
+
+// The tutorial's server, with two misbehaviours for the negative tests:
+// path /corrupt changes one byte of every 5th reply, /drop closes every
+// connection with 1011 after 20 messages.
+function startNodeServer() {
+  const wss = new WebSocket.Server({
+    host: '127.0.0.1',
+    port: 0,
+    verifyClient: (info, cb) => {
+      const tok = info.req.headers.token;
+      if (!tok) return cb(false, 401, 'Unauthorized');
+      jwt.verify(tok, SECRET, (err) => (err ? cb(false, 401, 'Unauthorized') : cb(true)));
+    },
+  });
+  wss.on('connection', (ws, req) => {
+    let n = 0;
+    ws.on('message', (data, isBinary) => {
+      n++;
+      if (req.url === '/drop' && n === 20) return ws.close(1011, 'dropping');
+      if (req.url === '/corrupt' && n % 5 === 0) {
+        data = Buffer.from(data);
+        data[data.length - 1] ^= 1;
+      }
+      ws.send(data, { binary: isBinary });
+    });
+  });
+  return new Promise((resolve) => wss.on('listening', () => resolve(wss)));
+}
+
+function bench(args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(BIN, ['bench', ...args, '--json'], {
+      env: { PATH: process.env.PATH, JWT_SECRET: SECRET },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('bench timed out: ' + err)); }, 60000);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      let json = null;
+      try { json = JSON.parse(out); } catch { /* asserted by the caller */ }
+      resolve({ code, json, out, err });
+    });
+  });
+}
+
+const SHORT = ['--duration', '1', '--warmup', '0.2'];
+let node;
+let ours;
+let token;
+before(async () => {
+  node = await startNodeServer();
+  ours = await startServer();
+  token = jwt.sign({ sub: 'bench' }, SECRET, { expiresIn: '1h' });
+});
+after(async () => {
+  for (const c of node?.clients ?? []) c.terminate();
+  node?.close();
+  await ours?.stop();
+});
+const peers = () => [
+  ['node ws', `ws://127.0.0.1:${node.address().port}/`],
+  ['wsjwt serve', ours.url],
+];
+
+test('echo: replies checked, percentiles reported, no errors, against both servers', async () => {
+  for (const [name, url] of peers()) {
+    for (const extra of [[], ['--binary', '--size', '3000', '--threads', '2']]) {
+      const r = await bench([url, '--token', token, '--connections', '8', '--in-flight', '4', ...extra, ...SHORT]);
+      assert.equal(r.code, 0, `${name} ${extra}: ${r.err}`);
+      const j = r.json;
+      assert.ok(j, r.out);
+      assert.equal(j.mode, 'echo');
+      assert.equal(j.errors, 0, JSON.stringify(j.errors_by_kind));
+      assert.equal(j.opened, 8);
+      assert.ok(j.messages > 100, `${name}: ${j.messages} messages`);
+      assert.ok(j.messages_per_s > 0);
+      const l = j.latency_us;
+      assert.ok(l.p50 > 0 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p99_9 && l.p99_9 <= l.max, JSON.stringify(l));
+      assert.match(r.err, /messages\s+\d+/); // the human summary goes to stderr with --json
+    }
+  }
+});
+
+test('upgrade: authenticated upgrades/s with --sign, refused ones with --expect-status 401', async () => {
+  for (const [name, url] of peers()) {
+    let r = await bench([url, '--mode', 'upgrade', '--sign', '--connections', '4', ...SHORT]);
+    assert.equal(r.code, 0, name + ': ' + r.err);
+    assert.equal(r.json.errors, 0, JSON.stringify(r.json.errors_by_kind));
+    assert.ok(r.json.upgrades > 10, `${name}: ${r.json.upgrades}`);
+    assert.ok(r.json.upgrades_per_s > 0);
+    r = await bench([url, '--mode', 'upgrade', '--token', 'not.a.token', '--expect-status', '401',
+      '--connections', '4', ...SHORT]);
+    assert.equal(r.code, 0, name + ': ' + r.err);
+    assert.ok(r.json.upgrades > 10);
+    // the same refusals when a 101 is expected: every one is an error, shown
+    r = await bench([url, '--mode', 'upgrade', '--token', 'not.a.token', '--connections', '2', ...SHORT]);
+    assert.equal(r.code, 1);
+    assert.ok(r.json.errors_by_kind.refused > 0, JSON.stringify(r.json));
+    assert.match(r.err, /refused \d+/);
+  }
+});
+
+test('idle: N authenticated connections held, then each checked with one echo', async () => {
+  for (const [name, url] of peers()) {
+    const r = await bench([url, '--mode', 'idle', '--token', token, '--connections', '100', '--duration', '1']);
+    assert.equal(r.code, 0, name + ': ' + r.err);
+    assert.equal(r.json.opened, 100);
+    assert.equal(r.json.errors, 0, JSON.stringify(r.json.errors_by_kind));
+  }
+});
+
+test('the checks bite: corrupted replies are mismatches, dropped connections are counted', async () => {
+  const base = `ws://127.0.0.1:${node.address().port}`;
+  let r = await bench([`${base}/corrupt`, '--token', token, '--connections', '2', ...SHORT]);
+  assert.equal(r.code, 1);
+  assert.ok(r.json.errors_by_kind.mismatch > 0, JSON.stringify(r.json));
+  r = await bench([`${base}/drop`, '--token', token, '--connections', '2', ...SHORT]);
+  assert.equal(r.code, 1);
+  assert.ok(r.json.errors_by_kind.closed >= 2, JSON.stringify(r.json));
+  // no token at all: every connection refused, the run fails
+  r = await bench([`${base}/`, '--connections', '3', ...SHORT]);
+  assert.equal(r.code, 1);
+  assert.equal(r.json.errors_by_kind.refused, 3);
+  assert.equal(r.json.opened, 0);
+});
+
+test('usage errors exit 2', async () => {
+  for (const args of [[], ['http://x/'], ['ws://127.0.0.1:1/', '--mode', 'nope'], ['ws://127.0.0.1:1/', '--connections', '0']]) {
+    const r = await bench(args);
+    assert.equal(r.code, 2, args.join(' '));
+  }
+});
