@@ -151,6 +151,17 @@ static ssize_t sock_send(struct wsjwt_conn *c, struct iovec *iov, int n)
     return -1;
 }
 
+/* Queues bytes the socket did not take and waits for POLLOUT. */
+static void queue_rest(struct wsjwt_conn *c, const uint8_t *p, size_t n)
+{
+    if (out_append(c, p, n, NULL, 0) != 0)
+        return;
+    if (!(c->flags & CF_POLLOUT)) {
+        c->flags |= CF_POLLOUT;
+        poll_update(c);
+    }
+}
+
 /* Writes the pieces now; what the socket does not take is queued and POLLOUT
  * armed. Only called when the connection's queue is empty (order). */
 static void conn_writev(struct wsjwt_conn *c, struct iovec *iov, int n)
@@ -169,12 +180,9 @@ static void conn_writev(struct wsjwt_conn *c, struct iovec *iov, int n)
             done -= iov[i].iov_len;
             continue;
         }
-        if (out_append(c, (uint8_t *)iov[i].iov_base + done, iov[i].iov_len - done, NULL, 0) != 0)
-            return;
+        queue_rest(c, (uint8_t *)iov[i].iov_base + done, iov[i].iov_len - done);
         done = 0;
     }
-    c->flags |= CF_POLLOUT;
-    poll_update(c);
 }
 
 /* Queues bytes for c (see the top of this file for where they go). */
@@ -215,8 +223,22 @@ static void conn_queue(struct wsjwt_conn *c, const void *a, size_t na, const voi
 
 static void conn_send_frame(struct wsjwt_conn *c, unsigned opcode, const void *payload, size_t len)
 {
-    uint8_t hdr[WSJWT__WS_MAX_HEADER];
+    struct wsjwt__loop *l = c->loop;
     size_t hl;
+    /* Fast path, the common case of a connection being served with room in
+     * the cork: the header is written in place, then the payload. */
+    if (l->cork_owner == c || (l->cork_owner == NULL && !c->io && !(c->flags & CF_BROKEN))) {
+        if (len <= WSJWT__CORK_SIZE - WSJWT__WS_MAX_HEADER - l->cork_len) {
+            wsjwt__ws_write_header(l->cork + l->cork_len, WSJWT__WS_MAX_HEADER, WSJWT__WS_FIN | opcode, len,
+                                   NULL, &hl);
+            if (len)
+                memcpy(l->cork + l->cork_len + hl, payload, len);
+            l->cork_len += hl + len;
+            l->cork_owner = c;
+            return;
+        }
+    }
+    uint8_t hdr[WSJWT__WS_MAX_HEADER];
     wsjwt__ws_write_header(hdr, sizeof(hdr), WSJWT__WS_FIN | opcode, len, NULL, &hl);
     conn_queue(c, hdr, hl, payload, len);
 }
@@ -227,11 +249,17 @@ static void cork_flush(struct wsjwt__loop *l)
     struct wsjwt_conn *c = l->cork_owner;
     if (!c)
         return;
-    struct iovec iov = {l->cork, l->cork_len};
+    size_t n = l->cork_len;
     l->cork_owner = NULL;
     l->cork_len = 0;
-    if (iov.iov_len)
-        conn_writev(c, &iov, 1);
+    if (n) {
+        /* Usually the socket takes it all: one send, no bookkeeping. */
+        ssize_t w = send(conn_fd(c), l->cork, n, MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            mark_broken(c);
+        else if (w < 0 || (size_t)w != n)
+            queue_rest(c, l->cork + (w > 0 ? (size_t)w : 0), n - (w > 0 ? (size_t)w : 0));
+    }
     if (c->state == CONN_DRAINING)
         flushq_push(c);
 }
@@ -270,7 +298,7 @@ static void conn_write_out(struct wsjwt_conn *c)
 /* At the top of an event handler: tear down what is finished. */
 static void conn_settle(struct wsjwt_conn *c)
 {
-    if (c->state == CONN_DEAD)
+    if (c->state == CONN_DEAD || (!c->io && !(c->flags & CF_BROKEN) && c->state != CONN_DRAINING))
         return;
     if ((c->flags & CF_BROKEN) || (c->state == CONN_DRAINING && out_size(c) == 0 && c->loop->cork_owner != c))
         wsjwt__conn_teardown(c);
@@ -728,7 +756,7 @@ static void conn_read(struct wsjwt_conn *c)
         used += conn_frames(c, buf + used, len - used);
     else if (c->state != CONN_DEFERRED && c->state != CONN_HANDSHAKE)
         used = len;
-    if (c->state != CONN_DEAD)
+    if (c->state != CONN_DEAD && (used < len || (c->io && c->io->in)))
         conn_keep(c, buf + used, len - used);
 }
 
