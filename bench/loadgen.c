@@ -109,8 +109,10 @@ struct opts {
     uint32_t sources;
     uint32_t batch;
     double duration, warmup, settle, timeout;
-    int counted;    /* --count given: a fixed amount of work instead of a duration */
-    uint32_t count; /* echo: messages per connection; upgrade: upgrades in all */
+    int counted;      /* --count given: a fixed amount of work instead of a duration */
+    double rate;      /* echo: messages/s offered in all (0: as fast as echoes return) */
+    uint32_t tick_us; /* pacing granularity with --rate */
+    uint32_t count;   /* echo: messages per connection; upgrade: upgrades in all */
     long server_pid;
     const char *ready_file;
     const char *label;
@@ -186,6 +188,12 @@ struct lg {
     struct sample s0, s1; /* at the window's start and end */
     long rss0, rss1;
     uint32_t check_open; /* idle: connections taking part in the final check */
+    /* --rate pacing: messages issued since t_rate0, the round-robin cursor,
+     * credit dropped because every window was full (the server fell behind),
+     * and the connections with frames queued in this loop turn */
+    uint64_t t_rate0, issued, behind, behind0;
+    uint32_t rr, ndirty;
+    uint32_t *dirty;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -343,6 +351,11 @@ static void usage(FILE *out)
                  "                             accept our masked frames back, compared byte for byte\n"
                  "  --expect STATUS            upgrade: the status every upgrade must get (101)\n"
                  "  --duration T --warmup W    measured seconds and warm-up seconds (3, 1)\n"
+                 "  --rate R                   echo: offer R messages/s in all, spread round-robin over the\n"
+                 "                             connections (at most --in-flight each), instead of sending\n"
+                 "                             as fast as echoes return; for server CPU per message at a\n"
+                 "                             fixed load\n"
+                 "  --tick-us T                pacing granularity with --rate (50)\n"
                  "  --count M                  instead of a duration, a fixed workload, no warm-up: echo:\n"
                  "                             M messages per connection; upgrade: M upgrades in all\n"
                  "                             (for instruction counts: bench/callgrind.sh)\n"
@@ -410,6 +423,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->warmup = 1;
     o->settle = 1;
     o->timeout = 10;
+    o->tick_us = 50;
     o->label = "";
     int have_port = 0;
     for (int i = 1; i < argc; i++) {
@@ -476,6 +490,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
             bad = parse_double(v, 0.1, MAX_SECONDS, &o->duration) < 0;
         } else if (strcmp(a, "--warmup") == 0) {
             bad = parse_double(v, 0, MAX_SECONDS, &o->warmup) < 0;
+        } else if (strcmp(a, "--rate") == 0) {
+            bad = parse_double(v, 1, 1e8, &o->rate) < 0;
+        } else if (strcmp(a, "--tick-us") == 0) {
+            bad = parse_u32(v, 1, 100000, &o->tick_us) < 0;
         } else if (strcmp(a, "--count") == 0) {
             bad = parse_u32(v, 0, 100000000u, &o->count) < 0;
             o->counted = 1;
@@ -510,6 +528,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
     }
     if (o->token && (strlen(o->token) > MAX_TOKEN || strpbrk(o->token, "\r\n") != NULL)) {
         fprintf(stderr, "loadgen: the token is too long or holds a line break\n");
+        return -1;
+    }
+    if (o->rate > 0 && (o->mode != MODE_ECHO || o->counted)) {
+        fprintf(stderr, "loadgen: --rate applies to timed echo runs only\n");
         return -1;
     }
     if (o->mode != MODE_UPGRADE && o->expect != 101) {
@@ -1034,7 +1056,7 @@ static void on_event(struct lg *g, uint32_t idx, uint32_t events)
     } else if (c->state == C_OPEN) {
         if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
             rc = read_frames(g, c);
-            if (rc < 0)
+            if (rc < 0 && g->o.rate == 0)
                 queue_more(g, c); /* the budget decides whether to send */
         }
         if (rc < 0 && c->wseq < c->qseq && flush(g, c) < 0)
@@ -1061,13 +1083,57 @@ static void on_event(struct lg *g, uint32_t idx, uint32_t events)
         conn_close(g, c, 1);
         return;
     }
-    {
+    if (g->o.rate == 0) {
         queue_more(g, c);
         if (flush(g, c) < 0) {
             fail(g, E_CLOSED);
             conn_close(g, c, 1);
         }
     }
+}
+
+/* --rate: issues the messages due by now, one at a time round-robin over the
+ * connections whose window has room, then writes each touched connection
+ * once. Credit beyond what all windows can hold is dropped and counted: the
+ * server is behind the offered rate. */
+static void pace(struct lg *g)
+{
+    uint64_t due = (uint64_t)((double)(g->now - g->t_rate0) * g->o.rate / 1e9);
+    uint64_t credit = due > g->issued ? due - g->issued : 0;
+    uint64_t cap = (uint64_t)g->open * g->o.inflight;
+    if (credit > cap) {
+        g->behind += credit - cap;
+        g->issued += credit - cap;
+        credit = cap;
+    }
+    uint32_t idle = 0;
+    while (credit > 0 && idle < g->nconn) {
+        struct conn *c = &g->c[g->rr];
+        g->rr = g->rr + 1 == g->nconn ? 0 : g->rr + 1;
+        if (c->state != C_OPEN || c->qseq - c->rseq >= g->o.inflight || c->qseq >= c->budget) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        if (c->qseq == c->wseq)
+            g->dirty[g->ndirty++] = (uint32_t)(c - g->c);
+        c->ts[c->qseq % g->o.inflight] = g->now;
+        c->qseq++;
+        g->issued++;
+        credit--;
+    }
+    if (credit > 0) { /* every window is full */
+        g->behind += credit;
+        g->issued += credit;
+    }
+    for (uint32_t i = 0; i < g->ndirty; i++) {
+        struct conn *c = &g->c[g->dirty[i]];
+        if (c->state == C_OPEN && flush(g, c) < 0) {
+            fail(g, E_CLOSED);
+            conn_close(g, c, 1);
+        }
+    }
+    g->ndirty = 0;
 }
 
 /* Echo and idle set-up: keeps up to --batch connections being set up. */
@@ -1105,6 +1171,8 @@ static void start_traffic(struct lg *g, uint64_t budget)
         if (c->state != C_OPEN)
             continue;
         c->budget = budget == UINT64_MAX ? UINT64_MAX : c->qseq + budget;
+        if (g->o.rate > 0 && budget == UINT64_MAX)
+            continue; /* pace() sends */
         queue_more(g, c);
         if (flush(g, c) < 0) {
             fail(g, E_CLOSED);
@@ -1118,6 +1186,7 @@ static void window_start(struct lg *g)
     g->phase = PH_MEASURE;
     g->t_phase = g->t_window0 = g->now;
     g->done0 = g->done;
+    g->behind0 = g->behind;
     memset(&g->h, 0, sizeof(g->h));
     take_sample(g, &g->s0);
     for (uint32_t i = 0; i < g->nconn; i++)
@@ -1164,6 +1233,8 @@ static void advance(struct lg *g)
                     conn_start(g, &g->c[i], i);
             else
                 start_traffic(g, UINT64_MAX);
+            g->t_rate0 = g->now;
+            g->issued = 0;
         }
         return;
     case PH_WARMUP:
@@ -1286,9 +1357,12 @@ static void report(struct lg *g)
     if (o->mode == MODE_ECHO)
         fprintf(stderr, "  %.0f messages/s (%.1f MB/s each way), per connection %" PRIu64 "..%" PRIu64 "\n",
                 rate, rate * (double)o->size / 1e6, pmin, pmax);
-    else if (o->mode == MODE_UPGRADE)
+    if (o->mode == MODE_ECHO && o->rate > 0)
+        fprintf(stderr, "  offered %.0f messages/s; %" PRIu64 " not sent because every window was full%s\n",
+                o->rate, g->behind - g->behind0, g->behind > g->behind0 ? " (the server fell behind)" : "");
+    if (o->mode == MODE_UPGRADE)
         fprintf(stderr, "  %.0f upgrades/s answered %d\n", rate, o->expect);
-    else
+    else if (o->mode == MODE_IDLE)
         fprintf(stderr,
                 "  %u open; server RSS %ld -> %ld KiB: %.0f bytes per connection; check %" PRIu64
                 "/%u echoed\n",
@@ -1309,6 +1383,8 @@ static void report(struct lg *g)
     printf("{\"label\":\"%s\",\"mode\":\"%s\",\"connections\":%u,\"in_flight\":%u,\"size\":%zu,"
            "\"window_s\":%.3f,",
            o->label, modes[o->mode], g->nconn, o->inflight, o->size, win);
+    if (o->mode == MODE_ECHO)
+        printf("\"offered_per_s\":%.0f,\"behind\":%" PRIu64 ",", o->rate, g->behind - g->behind0);
     if (o->mode == MODE_ECHO)
         printf("\"messages\":%" PRIu64 ",\"messages_per_s\":%.0f,\"per_conn_min\":%" PRIu64
                ",\"per_conn_max\":%" PRIu64 ",",
@@ -1376,8 +1452,10 @@ int main(int argc, char **argv)
     g->c = calloc(g->nconn, sizeof(*g->c));
     g->ts_all = calloc((size_t)g->nconn * g->o.inflight, sizeof(uint64_t));
     g->rbuf = malloc(RBUF_SIZE);
+    g->dirty = calloc(g->nconn, sizeof(*g->dirty));
     g->ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!g->c || !g->ts_all || !g->rbuf || g->ep < 0 || build_request(g) < 0 || build_frames(g) < 0) {
+    if (!g->c || !g->ts_all || !g->rbuf || !g->dirty || g->ep < 0 || build_request(g) < 0 ||
+        build_frames(g) < 0) {
         fprintf(stderr, "loadgen: out of memory\n");
         return 1;
     }
@@ -1400,7 +1478,15 @@ int main(int argc, char **argv)
     while (g->phase != PH_DONE && !interrupted) {
         if (g->phase == PH_SETUP && g->o.mode != MODE_UPGRADE)
             start_more(g);
-        int n = epoll_wait(g->ep, ev, MAX_EVENTS, next_timeout_ms(g));
+        int pacing = g->o.rate > 0 && (g->phase == PH_WARMUP || g->phase == PH_MEASURE);
+        int n;
+        if (pacing) {
+            /* Wake every tick at least: messages fall due between replies. */
+            struct timespec tick = {.tv_sec = 0, .tv_nsec = (long)g->o.tick_us * 1000};
+            n = epoll_pwait2(g->ep, ev, MAX_EVENTS, &tick, NULL);
+        } else {
+            n = epoll_wait(g->ep, ev, MAX_EVENTS, next_timeout_ms(g));
+        }
         g->now = now_ns();
         for (int i = 0; i < n; i++) {
             uint32_t idx = (uint32_t)ev[i].data.u64;
@@ -1408,6 +1494,8 @@ int main(int argc, char **argv)
             if (idx < g->nconn && g->c[idx].gen == gen && g->c[idx].fd >= 0)
                 on_event(g, idx, ev[i].events);
         }
+        if (pacing)
+            pace(g);
         if (g->now - last_sweep > 100000000u) {
             sweep_timeouts(g);
             last_sweep = g->now;

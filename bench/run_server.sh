@@ -14,7 +14,7 @@
 # time of other processes during each best round is reported as well.
 # Environment: WSJWT_BENCH_SERVER_SECONDS (measured seconds per round, 2),
 #              WSJWT_BENCH_SERVER_WARMUP (0.5), WSJWT_BENCH_SERVER_ROUNDS (3),
-#              WSJWT_BENCH_IDLE_CONNS (10000),
+#              WSJWT_BENCH_IDLE_CONNS (10000), WSJWT_BENCH_OFFERED_RATE (200000),
 #              WSJWT_BENCH_SERVERS (default "raw wsjwt node").
 set -eu
 build=${1:-build}
@@ -23,6 +23,7 @@ secs=${WSJWT_BENCH_SERVER_SECONDS:-2}
 warm=${WSJWT_BENCH_SERVER_WARMUP:-0.5}
 rounds=${WSJWT_BENCH_SERVER_ROUNDS:-3}
 idle_n=${WSJWT_BENCH_IDLE_CONNS:-10000}
+offered=${WSJWT_BENCH_OFFERED_RATE:-200000}
 servers=${WSJWT_BENCH_SERVERS:-raw wsjwt node}
 tmp=$(mktemp -d)
 stop_wait=30
@@ -124,6 +125,7 @@ args() {
     c) echo "$timing $tok $raw_flag --connections 10 --in-flight 4 --size 65536" ;;
     d) echo "$timing $tok --mode upgrade --connections 50" ;;
     e) echo "$timing --token-env BENCH_BAD_TOKEN --expect 401 --mode upgrade --connections 50" ;;
+    g) echo "$timing $tok $raw_flag --connections 100 --in-flight 8 --size 32 --rate $offered" ;;
     f) echo "$tok $raw_flag --mode idle --connections $idle_n --settle 1 --duration 0.5" ;;
     w) echo "$tok $raw_flag --connections 1 --duration 0.2 --warmup 0" ;;
     esac
@@ -168,7 +170,7 @@ for name in $servers; do
         echo "bench: $name not run: $(cat "$tmp/$name.why")" >&2
     fi
 done
-for sc in a b c d e; do
+for sc in a b c d e g; do
     r=1
     while [ $r -le "$rounds" ]; do
         for name in $running; do
@@ -202,7 +204,7 @@ cell() { # cell NAME SCENARIO: "rate|server_util|loadgen_util|p50|p99|errors|oth
     }
     echo "$(figure "$f")|$(jget "$f" server_cpu_util)|$(jget "$f" loadgen_cpu_util)|$(jget "$f" latency_p50_us)|$(jget "$f" latency_p99_us)|$(cat "$tmp/$1.$2.errors")|$(jget "$f" others_user_util)|$(jget "$f" server_us_per_op)"
 }
-for sc in a b c d e f; do
+for sc in a b c d e g f; do
     echo "$sc|$(cell raw $sc)|$(cell wsjwt $sc)|$(cell node $sc)"
 done >"$tmp/table"
 
@@ -222,7 +224,7 @@ for name in $servers; do
         echo
     fi
 done
-awk -F'|' '
+awk -F'|' -v offered="$offered" '
 function num(x) { return x != "" && x != "-1" }
 function rate(x, sc) {
     if (!num(x)) return "n/a"
@@ -233,6 +235,9 @@ function rate(x, sc) {
 }
 function ratio(a, b) { return (num(a) && num(b) && b > 0) ? sprintf("%.2fx", a / b) : "n/a" }
 function cpu(x) { return num(x) ? sprintf("%.0f%%", 100 * x) : "n/a" }
+function per_msg(s, sc) {
+    return num(us[s, sc]) ? sprintf("%.2f us (at %s)", us[s, sc], rate(v[s, sc], sc)) : "n/a"
+}
 function lat(a, b) { return (num(a) && a > 0) ? sprintf("%.0f / %.0f", a, b) : "-" }
 BEGIN {
     title["a"] = "a echo, 100 conns x 8 in flight x 32 B"; tgt["a"] = ">= 0.95x raw, >= 9x Node"
@@ -241,6 +246,8 @@ BEGIN {
     title["d"] = "d authenticated upgrades/s (HS256), 50 concurrent"; tgt["d"] = ">= 18x Node"
     title["e"] = "e refused upgrades/s (bad signature -> 401), 50 concurrent"; tgt["e"] = ">= d"
     title["f"] = "f user-space bytes per idle authenticated connection"; tgt["f"] = "<= 400 B"
+    title["g"] = sprintf("g server CPU per message at %.0f k msg/s offered (100 conns x 32 B)", offered / 1000)
+    tgt["g"] = "<= 1.10x raw"
     split("raw wsjwt node", srv, " ")
 }
 {
@@ -265,6 +272,10 @@ END {
             # Memory: smaller is better, so Node / wsjwt reads as "times smaller".
             vs_node = (num(W) && num(N) && W > 0) ? sprintf("%.1fx smaller", N / W) : "n/a"
             print "| " title[sc] " | " rate(R, sc) " | " rate(W, sc) " | " rate(N, sc) " | - | " vs_node " | " tgt[sc] " |"
+        } else if (sc == "g") {
+            # Cost at a fixed load: lower is better; the achieved rate shows whether the server kept up.
+            print "| " title[sc] " | " per_msg("raw", sc) " | " per_msg("wsjwt", sc) " | " per_msg("node", sc) " | " \
+                ratio(us["wsjwt", sc], us["raw", sc]) " | " ratio(us["wsjwt", sc], us["node", sc]) " | " tgt[sc] " |"
         } else if (sc == "e") {
             print "| " title[sc] " | - | " rate(W, sc) " | " rate(N, sc) " | e/d: " ratio(W, v["wsjwt", "d"]) " | " ratio(W, N) " | " tgt[sc] " |"
         } else {
