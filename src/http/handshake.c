@@ -10,21 +10,6 @@
 /* RFC 6455 1.3: the GUID appended to the key before hashing. */
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/* Count the headers named `name`; *first = the first one (or NULL). */
-static size_t count(const struct wsjwt__http_request *req, const char *name,
-                    const struct wsjwt__http_header **first)
-{
-    size_t pos = 0, n = 0;
-    const struct wsjwt__http_header *h;
-    *first = NULL;
-    while ((h = wsjwt__http_find(req->headers, req->num_headers, name, &pos))) {
-        if (!n)
-            *first = h;
-        n++;
-    }
-    return n;
-}
-
 static int b64_char(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
@@ -43,9 +28,28 @@ static int key_ok(const char *k, size_t n)
     return 1;
 }
 
+/* The headers 4.2.1 looks at, found in one pass over the request. */
+enum { H_HOST, H_UPGRADE, H_CONNECTION, H_VERSION, H_KEY, H_ORIGIN, H_PROTOCOL, H_EXTENSIONS, H_COUNT };
+
+static const struct {
+    const char *name;
+    size_t len;
+} wanted[H_COUNT] = {
+    {"Host", 4},
+    {"Upgrade", 7},
+    {"Connection", 10},
+    {"Sec-WebSocket-Version", 21},
+    {"Sec-WebSocket-Key", 17},
+    {"Origin", 6},
+    {"Sec-WebSocket-Protocol", 22},
+    {"Sec-WebSocket-Extensions", 24},
+};
+
 int wsjwt__http_handshake_check(const struct wsjwt__http_request *req, struct wsjwt__ws_handshake *hs)
 {
-    const struct wsjwt__http_header *h;
+    const struct wsjwt__http_header *first[H_COUNT] = {0};
+    unsigned count[H_COUNT] = {0};
+    int upgrade_ws = 0, connection_upgrade = 0;
     memset(hs, 0, sizeof(*hs));
     /* 4.2.1 item 1: "an HTTP/1.1 or higher GET request". Methods are case
      * sensitive (RFC 7230 3.1.1): "get" is another method. */
@@ -53,36 +57,52 @@ int wsjwt__http_handshake_check(const struct wsjwt__http_request *req, struct ws
         return WSJWT_EHTTP_METHOD;
     if (req->minor_version < 1)
         return WSJWT_EHTTP_VERSION;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const struct wsjwt__http_header *h = &req->headers[i];
+        for (unsigned k = 0; k < H_COUNT; k++) {
+            if (h->name_len != wanted[k].len ||
+                !wsjwt__http_ieq(h->name, h->name_len, wanted[k].name, wanted[k].len))
+                continue;
+            if (!count[k]++)
+                first[k] = h;
+            /* Items 3 and 4: token lists, compared without case; several
+             * headers combine into one list (RFC 7230 3.2.2). */
+            if (k == H_UPGRADE)
+                upgrade_ws |= wsjwt__http_list_has(h->value, h->value_len, "websocket", 9);
+            else if (k == H_CONNECTION)
+                connection_upgrade |= wsjwt__http_list_has(h->value, h->value_len, "upgrade", 7);
+            break;
+        }
+    }
     /* Item 2; RFC 7230 5.4: a request with no Host or with several is 400. */
-    if (count(req, "Host", &h) != 1 || h->value_len == 0)
+    const struct wsjwt__http_header *h = first[H_HOST];
+    if (count[H_HOST] != 1 || h->value_len == 0)
         return WSJWT_EHTTP_HOST;
     hs->host = h->value;
     hs->host_len = h->value_len;
-    /* Items 3 and 4: token lists, compared without case; several headers
-     * combine into one list (RFC 7230 3.2.2). */
-    if (!wsjwt__http_has_token(req->headers, req->num_headers, "Upgrade", "websocket") ||
-        !wsjwt__http_has_token(req->headers, req->num_headers, "Connection", "Upgrade"))
+    if (!upgrade_ws || !connection_upgrade)
         return WSJWT_EHTTP_NOT_UPGRADE;
     /* Item 6 and 4.4: anything but one "13" earns 426 with the version we
      * speak. */
-    if (count(req, "Sec-WebSocket-Version", &h) != 1 || h->value_len != 2 || memcmp(h->value, "13", 2) != 0)
+    h = first[H_VERSION];
+    if (count[H_VERSION] != 1 || h->value_len != 2 || memcmp(h->value, "13", 2) != 0)
         return WSJWT_EHTTP_WS_VERSION;
     /* Item 5: one key, base64 of 16 bytes. Two keys cannot both be answered. */
-    if (count(req, "Sec-WebSocket-Key", &h) != 1 || !key_ok(h->value, h->value_len))
+    h = first[H_KEY];
+    if (count[H_KEY] != 1 || !key_ok(h->value, h->value_len))
         return WSJWT_EHTTP_WS_KEY;
     hs->key = h->value;
     hs->key_len = h->value_len;
     /* Item 7: one Origin at most; two would let a request pick the one the
      * allow-list likes. */
-    size_t norigin = count(req, "Origin", &h);
-    if (norigin > 1)
+    if (count[H_ORIGIN] > 1)
         return WSJWT_EHTTP_MALFORMED;
-    if (norigin == 1) {
-        hs->origin = h->value;
-        hs->origin_len = h->value_len;
+    if (count[H_ORIGIN] == 1) {
+        hs->origin = first[H_ORIGIN]->value;
+        hs->origin_len = first[H_ORIGIN]->value_len;
     }
-    hs->has_protocols = count(req, "Sec-WebSocket-Protocol", &h) > 0;
-    hs->has_extensions = count(req, "Sec-WebSocket-Extensions", &h) > 0;
+    hs->has_protocols = count[H_PROTOCOL] > 0;
+    hs->has_extensions = count[H_EXTENSIONS] > 0;
     return 0;
 }
 

@@ -138,6 +138,13 @@ const struct wsjwt__http_header *wsjwt__http_find(const struct wsjwt__http_heade
  * end. */
 int wsjwt__http_list_next(const char **cur, const char *end, const char **elem, size_t *elem_len);
 
+/* 1 if a/alen equals b/blen ignoring ASCII case. */
+int wsjwt__http_ieq(const char *a, size_t alen, const char *b, size_t blen);
+
+/* 1 if the comma list value/len has an element equal to token/token_len
+ * ignoring ASCII case. */
+int wsjwt__http_list_has(const char *value, size_t len, const char *token, size_t token_len);
+
 /* 1 if any `name` header's comma list has an element equal to token ignoring
  * ASCII case ("keep-alive, Upgrade" contains "upgrade"). */
 int wsjwt__http_has_token(const struct wsjwt__http_header *headers, size_t n, const char *name,

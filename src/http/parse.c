@@ -46,14 +46,45 @@ static int find_end(struct wsjwt__http_parser *p, const char *buf, size_t len, s
     return WSJWT_EAGAIN;
 }
 
-/* RFC 7230 3.2.6 tchar. */
-static int is_tchar(unsigned char c)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return 1;
-    return c != 0 && memchr(extra, c, sizeof(extra) - 1) != NULL;
-}
+/* Byte classes as tables: one load per byte instead of a chain of range
+ * tests (the upgrade's head is the largest input a connection parses). */
+/* RFC 7230 3.2.6 tchar: method and header-name bytes. */
+static const uint8_t tchar_tab[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* RFC 7230 3.2 field-value bytes: HTAB, SP, VCHAR, obs-text. CR, LF, the
+ * other controls and DEL end the scan (CR ends a value; the rest are refused). */
+static const uint8_t value_tab[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/* Request-target bytes we accept: visible ASCII (RFC 3986 is ASCII; raw
+ * spaces and non-ASCII bytes are refused rather than guessed at). */
+static const uint8_t target_tab[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
 
 /* Parse "HTTP/1.x" at *pp; returns x, -1 for bad syntax, -2 for a version
  * that is well formed but not HTTP/1.1 or a later 1.x. */
@@ -88,30 +119,27 @@ static int parse_headers(const struct wsjwt__http_parser *ps, const char *p, con
         }
         /* RFC 7230 3.2.4: obs-fold (a line starting with SP or HTAB) is
          * refused; no whitespace between the name and the colon. */
+        /* The head ends in CRLF CRLF and neither byte is in these tables,
+         * so the scans below stop inside the head without bounds checks. */
         const char *name = p;
-        while (p < end && is_tchar((unsigned char)*p))
+        while (tchar_tab[(unsigned char)*p])
             p++;
-        if (p == name || p == end || *p != ':')
+        if (p == name || *p != ':')
             return malformed;
         size_t name_len = (size_t)(p - name);
         p++;
-        while (p < end && (*p == ' ' || *p == '\t'))
+        while (*p == ' ' || *p == '\t')
             p++;
         const char *value = p;
-        const char *vend = p; /* one past the last non-OWS byte */
-        for (; p < end; p++) {
-            unsigned char c = (unsigned char)*p;
-            if (c == '\r')
-                break;
-            /* field-vchar, SP, HTAB, obs-text; other controls are refused
-             * (a NUL or a DEL in a header smuggles nothing past us). */
-            if ((c < 0x20 && c != '\t') || c == 0x7F)
-                return malformed;
-            if (c != ' ' && c != '\t')
-                vend = p + 1;
-        }
-        if (end - p < 2 || p[1] != '\n')
+        while (value_tab[(unsigned char)*p])
+            p++;
+        /* Only CR LF may end a value: other controls (NUL, DEL, a bare CR)
+         * are refused, so nothing can be smuggled past a later reader. */
+        if (*p != '\r' || end - p < 2 || p[1] != '\n')
             return malformed;
+        const char *vend = p;
+        while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
+            vend--;
         p += 2;
         if (n == ps->max_headers)
             return WSJWT_EHTTP_TOO_MANY_HEADERS;
@@ -141,7 +169,7 @@ int wsjwt__http_request_parse(struct wsjwt__http_parser *ps, const char *buf, si
     const char *p = buf, *end = buf + hl;
     /* request-line = method SP request-target SP HTTP-version CRLF */
     req->method = p;
-    while (p < end && is_tchar((unsigned char)*p))
+    while (tchar_tab[(unsigned char)*p])
         p++;
     if (p == req->method || *p != ' ')
         return bad;
@@ -152,18 +180,14 @@ int wsjwt__http_request_parse(struct wsjwt__http_parser *ps, const char *buf, si
     req->target = p;
     if (*p != '/')
         return bad;
-    req->query = NULL;
-    req->query_len = 0;
-    for (; p < end && *p != ' '; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c >= 0x7F)
-            return bad;
-        if (c == '?' && !req->query)
-            req->query = p + 1;
-    }
-    if (p == end)
+    while (target_tab[(unsigned char)*p])
+        p++;
+    if (*p != ' ')
         return bad;
     req->target_len = (size_t)(p - req->target);
+    const char *q = memchr(req->target, '?', req->target_len);
+    req->query = q ? q + 1 : NULL;
+    req->query_len = 0;
     req->path = req->target;
     if (req->query) {
         req->path_len = (size_t)(req->query - 1 - req->target);
@@ -243,24 +267,24 @@ int wsjwt__http_response_parse(struct wsjwt__http_parser *ps, const char *buf, s
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static unsigned char lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
-static int ieq(const char *a, size_t alen, const char *b, size_t blen)
+int wsjwt__http_ieq(const char *a, size_t alen, const char *b, size_t blen)
 {
     if (alen != blen)
         return 0;
-    for (size_t i = 0; i < alen; i++)
-        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+    for (size_t i = 0; i < alen; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        /* Equal bytes are the common case; otherwise fold only letters. */
+        if (x != y && (x ^ y) != 0x20u)
             return 0;
+        if (x != y && ((x | 0x20u) < 'a' || (x | 0x20u) > 'z'))
+            return 0;
+    }
     return 1;
 }
 
 int wsjwt__http_name_eq(const char *a, size_t alen, const char *b)
 {
-    return ieq(a, alen, b, strlen(b));
+    return wsjwt__http_ieq(a, alen, b, strlen(b));
 }
 
 const struct wsjwt__http_header *wsjwt__http_find(const struct wsjwt__http_header *headers, size_t n,
@@ -268,7 +292,7 @@ const struct wsjwt__http_header *wsjwt__http_find(const struct wsjwt__http_heade
 {
     size_t nlen = strlen(name);
     for (size_t i = *pos; i < n; i++) {
-        if (ieq(headers[i].name, headers[i].name_len, name, nlen)) {
+        if (wsjwt__http_ieq(headers[i].name, headers[i].name_len, name, nlen)) {
             *pos = i + 1;
             return &headers[i];
         }
@@ -300,17 +324,23 @@ int wsjwt__http_list_next(const char **cur, const char *end, const char **elem, 
     }
 }
 
+int wsjwt__http_list_has(const char *value, size_t len, const char *token, size_t token_len)
+{
+    const char *cur = value, *e;
+    size_t elen;
+    while (wsjwt__http_list_next(&cur, value + len, &e, &elen))
+        if (wsjwt__http_ieq(e, elen, token, token_len))
+            return 1;
+    return 0;
+}
+
 int wsjwt__http_has_token(const struct wsjwt__http_header *headers, size_t n, const char *name,
                           const char *token)
 {
     size_t pos = 0, tlen = strlen(token);
     const struct wsjwt__http_header *h;
-    while ((h = wsjwt__http_find(headers, n, name, &pos))) {
-        const char *cur = h->value, *e;
-        size_t elen;
-        while (wsjwt__http_list_next(&cur, h->value + h->value_len, &e, &elen))
-            if (ieq(e, elen, token, tlen))
-                return 1;
-    }
+    while ((h = wsjwt__http_find(headers, n, name, &pos)))
+        if (wsjwt__http_list_has(h->value, h->value_len, token, tlen))
+            return 1;
     return 0;
 }
