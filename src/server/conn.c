@@ -485,13 +485,15 @@ static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LE
     char head[256];
     size_t w = 0;
     wsjwt__http_write_101(head, sizeof(head), &r, &w);
+    int resume = (c->flags & CF_READ_OFF) != 0; /* deferred: input was off */
     c->state = CONN_OPEN;
     c->flags |= CF_APP | CF_OPENED;
     c->flags &= (uint16_t)~CF_READ_OFF;
     c->stamp = loop_ms(l);
     wsjwt__ws_decoder_init(&c->u.ws, &srv->wscfg);
     conn_queue(c, head, w, NULL, 0);
-    poll_update(c);
+    if (resume)
+        poll_update(c);
     STAT_INC(l, upgraded);
     STAT_INC(l, open);
     if (wsjwt__log_enabled(srv, WSJWT_LOG_DEBUG)) {
