@@ -73,6 +73,8 @@ struct wsjwt_client {
     int close_reported;
     int os_error;
     struct addrinfo *ai, *ai_next;
+    struct addrinfo nai; /* a numeric host: no resolver round trip through the thread pool */
+    struct sockaddr_storage nsa;
 
     /* options, copied */
     struct wsjwt_client_callbacks cb;
@@ -388,7 +390,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     *b = uv_buf_init((char *)c->rbuf.p + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
 }
 
-static void try_connect(struct wsjwt_client *c);
+static int try_connect(struct wsjwt_client *c, int sync);
 
 static void retry_after_close(uv_handle_t *h);
 
@@ -428,15 +430,18 @@ static void on_connect(uv_connect_t *req, int status)
 
 static void retry_after_close(uv_handle_t *h);
 
-/* Connect to c->ai_next, advancing it. */
-static void try_connect(struct wsjwt_client *c)
+/* Connect to c->ai_next, advancing it. `sync`: called from
+ * wsjwt_client_connect(), where a failure is returned, not reported. */
+static int try_connect(struct wsjwt_client *c, int sync)
 {
     struct addrinfo *ai = c->ai_next;
     c->ai_next = ai->ai_next;
     int rc = uv_tcp_init_ex(c->loop, &c->tcp, (unsigned)ai->ai_family);
     if (rc < 0) {
-        fail(c, WSJWT_EIO, NULL, rc);
-        return;
+        c->os_error = rc;
+        if (!sync)
+            fail(c, WSJWT_EIO, NULL, rc);
+        return WSJWT_EIO;
     }
     c->tcp.data = c;
     c->tcp_init = 1;
@@ -456,8 +461,10 @@ static void try_connect(struct wsjwt_client *c)
         if (brc == 0)
             brc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&sa, 0);
         if (brc < 0) {
-            fail(c, WSJWT_ECONNECT, NULL, brc);
-            return;
+            c->os_error = brc;
+            if (!sync)
+                fail(c, WSJWT_ECONNECT, NULL, brc);
+            return WSJWT_ECONNECT;
         }
     }
     c->state = ST_CONNECTING;
@@ -468,12 +475,14 @@ static void try_connect(struct wsjwt_client *c)
         if (c->ai_next) {
             c->tcp_init = 0;
             uv_close((uv_handle_t *)&c->tcp, retry_after_close);
-            return;
+            return 0;
         }
-        fail(c, WSJWT_ECONNECT, NULL, rc);
-        return;
+        if (!sync)
+            fail(c, WSJWT_ECONNECT, NULL, rc);
+        return WSJWT_ECONNECT;
     }
     c->pending++;
+    return 0;
 }
 
 static void retry_after_close(uv_handle_t *h)
@@ -484,7 +493,7 @@ static void retry_after_close(uv_handle_t *h)
         finish(c);
         return;
     }
-    try_connect(c);
+    try_connect(c, 0);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -502,7 +511,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         fail(c, WSJWT_ERESOLVE, NULL, status);
         return;
     }
-    try_connect(c);
+    try_connect(c, 0);
 }
 
 /* ---- receive path ------------------------------------------------------------ */
@@ -938,6 +947,26 @@ int wsjwt_client_connect(struct wsjwt_client *c)
     }
     memcpy(host, c->u.host, c->u.host_len);
     host[c->u.host_len] = 0;
+    if (uv_ip4_addr(host, c->u.port, (struct sockaddr_in *)&c->nsa) == 0 ||
+        uv_ip6_addr(host, c->u.port, (struct sockaddr_in6 *)&c->nsa) == 0) {
+        c->nai.ai_family = c->nsa.ss_family;
+        c->nai.ai_socktype = SOCK_STREAM;
+        c->nai.ai_addr = (struct sockaddr *)&c->nsa;
+        c->nai.ai_addrlen =
+            c->nsa.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+        c->ai_next = &c->nai;
+        rc = try_connect(c, 1);
+        if (rc) {
+            c->state = ST_SHUT;
+            c->close_reported = 1; /* no callback for a synchronous failure */
+            if (c->tcp_init) {
+                c->tcp_init = 0;
+                uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+            }
+            uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        }
+        return rc;
+    }
     snprintf(port, sizeof(port), "%u", (unsigned)c->u.port);
     struct addrinfo hints;
     memset(&hints, 0, sizeof(hints));
