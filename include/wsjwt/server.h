@@ -252,6 +252,9 @@ WSJWT_API const char *wsjwt_conn_peer(const struct wsjwt_conn *conn, char *buf, 
 WSJWT_API int wsjwt_conn_header(const struct wsjwt_conn *conn, const char *name, const char **value,
                                 size_t *len);
 WSJWT_API int wsjwt_conn_path(const struct wsjwt_conn *conn, const char **path, size_t *len);
+/* The query string after '?' (without it), raw (not percent-decoded); 0, or
+ * WSJWT_ENOENT when the target has none. */
+WSJWT_API int wsjwt_conn_query(const struct wsjwt_conn *conn, const char **query, size_t *len);
 
 /* ---- broadcast ------------------------------------------------------------------ */
 

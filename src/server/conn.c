@@ -702,8 +702,16 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
             break;
         }
         case WSJWT__WS_PING:
-            if (c->state == CONN_OPEN)
-                conn_send_frame(c, WSJWT__WS_PONG, ev.data, ev.len);
+            if (c->state != CONN_OPEN)
+                break;
+            if (c->io && out_size(c) >= c->loop->srv->cfg.max_backpressure) {
+                /* A peer that pings without reading its pongs would grow the
+                 * queue without bound: a slow consumer like any other. */
+                STAT_INC(c->loop, backpressure);
+                conn_close(c, 1013, "backpressure");
+                break;
+            }
+            conn_send_frame(c, WSJWT__WS_PONG, ev.data, ev.len);
             break;
         case WSJWT__WS_PONG:
             break;
@@ -1062,6 +1070,18 @@ int wsjwt_conn_path(const struct wsjwt_conn *c, const char **path, size_t *len)
         return WSJWT_ESTATE;
     *path = req->path;
     *len = req->path_len;
+    return 0;
+}
+
+int wsjwt_conn_query(const struct wsjwt_conn *c, const char **query, size_t *len)
+{
+    const struct wsjwt__http_request *req = c->loop->req;
+    if (!req)
+        return WSJWT_ESTATE;
+    if (!req->query)
+        return WSJWT_ENOENT;
+    *query = req->query;
+    *len = req->query_len;
     return 0;
 }
 

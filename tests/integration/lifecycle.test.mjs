@@ -124,6 +124,28 @@ test('a client that never reads is closed with 1013 when its queue passes --max-
   }
 });
 
+test('a ping flood from a peer that never reads its pongs is closed with 1013', async () => {
+  const srv = await startServer(['--max-backpressure', '64k', '--close-timeout', '3s']);
+  try {
+    const raw = await rawOpen(srv.port, token());
+    raw.sock.pause();
+    const pings = Buffer.concat(Array.from({ length: 1000 }, () => frame(9, Buffer.alloc(125, 1))));
+    const t0 = Date.now();
+    while (Date.now() - t0 < 1500 && !raw.ended) {
+      if (!raw.sock.write(pings)) await new Promise((r) => setTimeout(r, 5));
+    }
+    raw.sock.resume();
+    await rawWait(raw, (r) => r.ended, 10000);
+    let last = null;
+    for (let f; (f = takeFrame(raw));) last = f;
+    assert.ok(last, 'frames received');
+    assert.equal(last.opcode, 8);
+    assert.equal(last.payload.readUInt16BE(0), 1013);
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+  }
+});
+
 test('a peer that stops answering is pinged, then closed at the idle timeout', async () => {
   const srv = await startServer(['--ping-interval', '300ms', '--idle-timeout', '900ms']);
   try {

@@ -32,9 +32,9 @@ struct app {
     pthread_mutex_t mu;
     int opens, closes, last_close_code;
     char last_sub[64];
-    int jwt_in_message;             /* wsjwt_conn_jwt != NULL seen in on_message */
-    char path[64], custom[64];      /* from the request getters in on_upgrade */
-    struct wsjwt_conn *deferred[4]; /* connections waiting for an answer */
+    int jwt_in_message;                   /* wsjwt_conn_jwt != NULL seen in on_message */
+    char path[64], custom[64], query[64]; /* from the request getters in on_upgrade */
+    struct wsjwt_conn *deferred[4];       /* connections waiting for an answer */
     int n_deferred;
     int send_after_close; /* what wsjwt_conn_send returned after close */
     int floods, drains;   /* messages queued by "flood", on_drain calls */
@@ -53,6 +53,12 @@ static int on_upgrade(struct wsjwt_conn *c, const struct wsjwt_jwt *jwt, void *u
     if (wsjwt_conn_path(c, &v, &n) == 0 && n < sizeof(a->path)) {
         memcpy(a->path, v, n);
         a->path[n] = '\0';
+    }
+    if (wsjwt_conn_query(c, &v, &n) == 0 && n < sizeof(a->query)) {
+        memcpy(a->query, v, n);
+        a->query[n] = '\0';
+    } else {
+        snprintf(a->query, sizeof(a->query), "(none)");
     }
     if (wsjwt_conn_header(c, "X-Custom", &v, &n) == 0 && n < sizeof(a->custom)) {
         memcpy(a->custom, v, n);
@@ -346,8 +352,9 @@ static void test_upgrade_hook_accepts_and_refuses(void **state)
     struct fix *f = fix_start(0, 0);
     char *tok = make_token(f, "alice");
     int s = cli_connect(f->port);
-    assert_int_equal(cli_upgrade(s, "/room/1", tok), 101);
+    assert_int_equal(cli_upgrade(s, "/room/1?x=1&y", tok), 101);
     assert_string_equal(f->app.path, "/room/1");
+    assert_string_equal(f->app.query, "x=1&y");
     assert_string_equal(f->app.custom, "hello");
     wait_count(&f->app, &f->app.opens, 1);
     assert_string_equal(f->app.last_sub, "alice");
@@ -367,6 +374,7 @@ static void test_upgrade_hook_accepts_and_refuses(void **state)
 
     s = cli_connect(f->port);
     assert_int_equal(cli_upgrade(s, "/refuse", tok), 403);
+    assert_string_equal(f->app.query, "(none)");
     close(s);
     /* A refused connection was never opened: no on_close for it. */
     usleep(100000);
