@@ -228,7 +228,10 @@ static void conn_send_frame(struct wsjwt_conn *c, unsigned opcode, const void *p
     /* Fast path, the common case of a connection being served with room in
      * the cork: the header is written in place, then the payload. */
     if (l->cork_owner == c || (l->cork_owner == NULL && !c->io && !(c->flags & CF_BROKEN))) {
-        if (len <= WSJWT__CORK_SIZE - WSJWT__WS_MAX_HEADER - l->cork_len) {
+        /* Written so that nothing wraps: cork_len may be within a header's
+         * size of the end. */
+        if (l->cork_len + WSJWT__WS_MAX_HEADER <= WSJWT__CORK_SIZE &&
+            len <= WSJWT__CORK_SIZE - WSJWT__WS_MAX_HEADER - l->cork_len) {
             wsjwt__ws_write_header(l->cork + l->cork_len, WSJWT__WS_MAX_HEADER, WSJWT__WS_FIN | opcode, len,
                                    NULL, &hl);
             if (len)

@@ -122,6 +122,19 @@ static void on_message(struct wsjwt_conn *c, const void *data, size_t len, int b
             a->bad++;
         pthread_mutex_unlock(&a->mu);
         return;
+    } else if (len == 5 && memcmp(data, "burst", 5) == 0) {
+        /* 20 000 frames of 4 bytes (2 of payload) from one callback: the
+         * cork fills to within a header's size of its end (16 380 frames
+         * leave 16 bytes), the case where a careless bound wraps. */
+        uint8_t m[2];
+        for (int i = 0; i < 20000; i++) {
+            memset(m, (uint8_t)i, sizeof(m));
+            if (wsjwt_conn_send(c, m, sizeof(m), 1) != 0) {
+                a->bad++;
+                break;
+            }
+        }
+        return;
     } else if (len == 5 && memcmp(data, "close", 5) == 0) {
         if (wsjwt_conn_close(c, 4001, "closed in on_message") != 0)
             a->bad++;
@@ -508,6 +521,27 @@ static void test_backpressure_and_drain(void **state)
     fix_stop(f);
 }
 
+static void test_burst_of_small_frames(void **state)
+{
+    (void)state;
+    struct fix *f = fix_start(0, 8 * 1024 * 1024);
+    char *tok = make_token(f, "erin");
+    int s = cli_connect(f->port);
+    assert_int_equal(cli_upgrade(s, "/", tok), 101);
+    cli_send(s, 1, "burst", 5);
+    uint8_t p[128];
+    for (int i = 0; i < 20000; i++) {
+        size_t n = 0;
+        assert_int_equal(cli_recv(s, p, &n), 2);
+        assert_int_equal(n, 2);
+        for (size_t k = 0; k < n; k++)
+            assert_int_equal(p[k], (uint8_t)i);
+    }
+    close(s);
+    wsjwt_free(tok);
+    fix_stop(f);
+}
+
 static void test_config_checks(void **state)
 {
     (void)state;
@@ -568,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_deferred_upgrade),
         cmocka_unit_test(test_close_from_inside_callbacks),
         cmocka_unit_test(test_backpressure_and_drain),
+        cmocka_unit_test(test_burst_of_small_frames),
         cmocka_unit_test(test_config_checks),
         cmocka_unit_test(test_insecure_no_auth_and_threads),
         /* clang-format on */
