@@ -111,6 +111,7 @@ struct opts {
     double duration, warmup, settle, timeout;
     int counted;      /* --count given: a fixed amount of work instead of a duration */
     double rate;      /* echo: messages/s offered in all (0: as fast as echoes return) */
+    int broadcast;    /* echo: connection 0 sends, every other one must receive it all */
     uint32_t tick_us; /* pacing granularity with --rate */
     uint32_t count;   /* echo: messages per connection; upgrade: upgrades in all */
     long server_pid;
@@ -194,6 +195,11 @@ struct lg {
     uint64_t t_rate0, issued, behind, behind0;
     uint32_t rr, ndirty;
     uint32_t *dirty;
+    /* --broadcast: receivers that got each in-flight message (a ring of
+     * `inflight`), broadcasts complete, and whether the sender may send */
+    uint32_t *bcount;
+    uint64_t bdone, bdone0, bdone1;
+    int sender_ready;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -356,6 +362,9 @@ static void usage(FILE *out)
                  "                             as fast as echoes return; for server CPU per message at a\n"
                  "                             fixed load\n"
                  "  --tick-us T                pacing granularity with --rate (50)\n"
+                 "  --broadcast                echo against a broadcasting server: connection 1 sends\n"
+                 "                             (--in-flight messages at most), every other connection\n"
+                 "                             must receive each message; counts deliveries/s\n"
                  "  --count M                  instead of a duration, a fixed workload, no warm-up: echo:\n"
                  "                             M messages per connection; upgrade: M upgrades in all\n"
                  "                             (for instruction counts: bench/callgrind.sh)\n"
@@ -434,6 +443,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->text = 1;
         } else if (strcmp(a, "--raw-echo") == 0) {
             o->raw = 1;
+        } else if (strcmp(a, "--broadcast") == 0) {
+            o->broadcast = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             exit(0);
@@ -528,6 +539,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
     }
     if (o->token && (strlen(o->token) > MAX_TOKEN || strpbrk(o->token, "\r\n") != NULL)) {
         fprintf(stderr, "loadgen: the token is too long or holds a line break\n");
+        return -1;
+    }
+    if (o->broadcast && (o->mode != MODE_ECHO || o->raw || o->rate > 0 || o->counted || o->conns < 2)) {
+        fprintf(stderr,
+                "loadgen: --broadcast needs echo mode, 2 connections or more, no --raw-echo, --rate or "
+                "--count\n");
         return -1;
     }
     if (o->rate > 0 && (o->mode != MODE_ECHO || o->counted)) {
@@ -738,20 +755,44 @@ static int flush(struct lg *g, struct conn *c)
     return 0;
 }
 
+/* The connection whose frames c's replies must match: itself, or with
+ * --broadcast the sender. */
+static struct conn *source_of(struct lg *g, struct conn *c)
+{
+    return g->o.broadcast ? &g->c[0] : c;
+}
+
+/* 1 when message number seq cannot have been written yet by src. */
+static int not_sent_yet(const struct conn *src, uint64_t seq)
+{
+    return seq >= src->wseq + (src->woff ? 1 : 0);
+}
+
 static void message_done(struct lg *g, struct conn *c)
 {
-    uint64_t sent = c->ts[c->rseq % g->o.inflight];
-    c->rseq++;
+    uint64_t k = c->rseq++;
     g->done++;
+    if (g->o.broadcast) {
+        /* A broadcast is complete when every receiver has it: then the
+         * sender's window moves and its latency is the slowest delivery. */
+        struct conn *snd = &g->c[0];
+        if (++g->bcount[k % g->o.inflight] < g->nconn - 1)
+            return;
+        g->bcount[k % g->o.inflight] = 0;
+        c = snd;
+        k = snd->rseq++;
+        g->bdone++;
+        g->sender_ready = 1;
+    }
     if (g->phase == PH_MEASURE || g->phase == PH_COUNT)
-        hist_add(&g->h, g->now - sent);
+        hist_add(&g->h, g->now - c->ts[k % g->o.inflight]);
 }
 
 /* Raw mode: the reply stream must be exactly the stream of frames sent. */
 static int feed_raw(struct lg *g, struct conn *c, const uint8_t *p, size_t n)
 {
     while (n > 0) {
-        if (c->rseq >= c->wseq + (c->woff ? 1 : 0))
+        if (not_sent_yet(c, c->rseq))
             return E_PROTOCOL; /* bytes we have not sent yet */
         const uint8_t *want = g->frames + (size_t)(c->rseq % g->variants) * g->fsize + c->moff;
         size_t take = g->fsize - c->moff;
@@ -817,7 +858,9 @@ static int on_header(struct lg *g, struct conn *c)
     } else if (op == (g->o.text ? 1u : 2u)) {
         if (c->in_msg)
             return E_PROTOCOL;
-        if (c->rseq >= c->wseq + (c->woff ? 1 : 0))
+        if (g->o.broadcast && c == &g->c[0])
+            return E_PROTOCOL; /* a broadcast goes to every *other* connection */
+        if (not_sent_yet(source_of(g, c), c->rseq))
             return E_PROTOCOL; /* an echo of nothing we sent */
         c->in_msg = 1;
         c->moff = 0;
@@ -1171,6 +1214,8 @@ static void start_traffic(struct lg *g, uint64_t budget)
         if (c->state != C_OPEN)
             continue;
         c->budget = budget == UINT64_MAX ? UINT64_MAX : c->qseq + budget;
+        if (g->o.broadcast && i > 0)
+            c->budget = 0; /* receivers never send */
         if (g->o.rate > 0 && budget == UINT64_MAX)
             continue; /* pace() sends */
         queue_more(g, c);
@@ -1187,6 +1232,7 @@ static void window_start(struct lg *g)
     g->t_phase = g->t_window0 = g->now;
     g->done0 = g->done;
     g->behind0 = g->behind;
+    g->bdone0 = g->bdone;
     memset(&g->h, 0, sizeof(g->h));
     take_sample(g, &g->s0);
     for (uint32_t i = 0; i < g->nconn; i++)
@@ -1197,6 +1243,7 @@ static void window_end(struct lg *g)
 {
     g->t_window1 = g->now;
     g->done1 = g->done;
+    g->bdone1 = g->bdone;
     take_sample(g, &g->s1);
 }
 
@@ -1357,6 +1404,10 @@ static void report(struct lg *g)
     if (o->mode == MODE_ECHO)
         fprintf(stderr, "  %.0f messages/s (%.1f MB/s each way), per connection %" PRIu64 "..%" PRIu64 "\n",
                 rate, rate * (double)o->size / 1e6, pmin, pmax);
+    if (o->broadcast)
+        fprintf(stderr,
+                "  broadcast: %.0f messages/s from 1 sender, each to %u receivers: %.0f deliveries/s\n",
+                win > 0 ? (double)(g->bdone1 - g->bdone0) / win : 0, g->nconn - 1, rate);
     if (o->mode == MODE_ECHO && o->rate > 0)
         fprintf(stderr, "  offered %.0f messages/s; %" PRIu64 " not sent because every window was full%s\n",
                 o->rate, g->behind - g->behind0, g->behind > g->behind0 ? " (the server fell behind)" : "");
@@ -1385,6 +1436,9 @@ static void report(struct lg *g)
            o->label, modes[o->mode], g->nconn, o->inflight, o->size, win);
     if (o->mode == MODE_ECHO)
         printf("\"offered_per_s\":%.0f,\"behind\":%" PRIu64 ",", o->rate, g->behind - g->behind0);
+    if (o->broadcast) /* messages_per_s below counts deliveries */
+        printf("\"broadcasts_per_s\":%.0f,\"receivers\":%u,",
+               win > 0 ? (double)(g->bdone1 - g->bdone0) / win : 0, g->nconn - 1);
     if (o->mode == MODE_ECHO)
         printf("\"messages\":%" PRIu64 ",\"messages_per_s\":%.0f,\"per_conn_min\":%" PRIu64
                ",\"per_conn_max\":%" PRIu64 ",",
@@ -1453,8 +1507,9 @@ int main(int argc, char **argv)
     g->ts_all = calloc((size_t)g->nconn * g->o.inflight, sizeof(uint64_t));
     g->rbuf = malloc(RBUF_SIZE);
     g->dirty = calloc(g->nconn, sizeof(*g->dirty));
+    g->bcount = calloc(g->o.inflight, sizeof(*g->bcount));
     g->ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!g->c || !g->ts_all || !g->rbuf || !g->dirty || g->ep < 0 || build_request(g) < 0 ||
+    if (!g->c || !g->ts_all || !g->rbuf || !g->dirty || !g->bcount || g->ep < 0 || build_request(g) < 0 ||
         build_frames(g) < 0) {
         fprintf(stderr, "loadgen: out of memory\n");
         return 1;
@@ -1496,6 +1551,17 @@ int main(int argc, char **argv)
         }
         if (pacing)
             pace(g);
+        if (g->sender_ready) {
+            g->sender_ready = 0;
+            struct conn *snd = &g->c[0];
+            if (snd->state == C_OPEN) {
+                queue_more(g, snd);
+                if (flush(g, snd) < 0) {
+                    fail(g, E_CLOSED);
+                    conn_close(g, snd, 1);
+                }
+            }
+        }
         if (g->now - last_sweep > 100000000u) {
             sweep_timeouts(g);
             last_sweep = g->now;

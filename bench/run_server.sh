@@ -15,6 +15,7 @@
 # Environment: WSJWT_BENCH_SERVER_SECONDS (measured seconds per round, 2),
 #              WSJWT_BENCH_SERVER_WARMUP (0.5), WSJWT_BENCH_SERVER_ROUNDS (3),
 #              WSJWT_BENCH_IDLE_CONNS (10000), WSJWT_BENCH_OFFERED_RATE (200000),
+#              WSJWT_BENCH_BROADCAST_RECEIVERS (10000),
 #              WSJWT_BENCH_SERVERS (default "raw wsjwt node").
 set -eu
 build=${1:-build}
@@ -24,6 +25,8 @@ warm=${WSJWT_BENCH_SERVER_WARMUP:-0.5}
 rounds=${WSJWT_BENCH_SERVER_ROUNDS:-3}
 idle_n=${WSJWT_BENCH_IDLE_CONNS:-10000}
 offered=${WSJWT_BENCH_OFFERED_RATE:-200000}
+receivers=${WSJWT_BENCH_BROADCAST_RECEIVERS:-10000}
+srv_mode=echo
 servers=${WSJWT_BENCH_SERVERS:-raw wsjwt node}
 tmp=$(mktemp -d)
 stop_wait=30
@@ -68,14 +71,21 @@ start_server() {
             echo "no token (node and bench/peers/node_modules mint it: scripts/deps.sh --node)" >"$tmp/$name.why"
             return 1
         }
-        $pin_srv "$wsjwt" serve --host 127.0.0.1 --port "$srv_port" --mode echo $wsjwt_opts >"$out" 2>"$tmp/$name.err" &
+        $pin_srv "$wsjwt" serve --host 127.0.0.1 --port "$srv_port" --mode "$srv_mode" $wsjwt_opts \
+            >"$out" 2>"$tmp/$name.err" &
+        ;;
+    t1 | t2) # the scaling runs: not pinned, one or two event loops
+        "$wsjwt" serve --host 127.0.0.1 --port "$srv_port" --mode echo --threads "${name#t}" --log-level warn \
+            >"$out" 2>"$tmp/$name.err" &
         ;;
     node)
         [ -n "$node_ok" ] || {
             echo "node or bench/peers/node_modules missing (scripts/deps.sh --node)" >"$tmp/$name.why"
             return 1
         }
-        $pin_srv node bench/peers/ws_jwt_echo.mjs "$srv_port" >"$out" 2>"$tmp/$name.err" &
+        bc=""
+        [ "$srv_mode" = echo ] || bc=--broadcast
+        $pin_srv node bench/peers/ws_jwt_echo.mjs "$srv_port" $bc >"$out" 2>"$tmp/$name.err" &
         ;;
     esac
     srv_pid=$!
@@ -119,6 +129,7 @@ args() {
         raw_flag="--raw-echo"
     fi
     timing="--duration $secs --warmup $warm"
+    case $1 in t1 | t2) tok="--token-env BENCH_TOKEN" ;; esac
     case $2 in
     a) echo "$timing $tok $raw_flag --connections 100 --in-flight 8 --size 32" ;;
     b) echo "$timing $tok $raw_flag --connections 1000 --in-flight 1 --size 32" ;;
@@ -127,6 +138,7 @@ args() {
     e) echo "$timing --token-env BENCH_BAD_TOKEN --expect 401 --mode upgrade --connections 50" ;;
     g) echo "$timing $tok $raw_flag --connections 100 --in-flight 8 --size 32 --rate $offered" ;;
     f) echo "$tok $raw_flag --mode idle --connections $idle_n --settle 1 --duration 0.5" ;;
+    h) echo "$timing $tok --broadcast --connections $((receivers + 1)) --in-flight 8 --size 32 --timeout 30" ;;
     w) echo "$tok $raw_flag --connections 1 --duration 0.2 --warmup 0" ;;
     esac
 }
@@ -139,8 +151,10 @@ measure() {
     sc=$2
     out=$tmp/$name.$sc.r$3.json
     eval "srv_pid=\$pid_$name srv_port=\$port_$name"
+    pin=$pin_lg
+    case $name in t1 | t2) pin="" ;; esac
     # shellcheck disable=SC2046
-    timeout 120 $pin_lg "$lg" --port "$srv_port" --server-pid "$srv_pid" --label "$name.$sc" \
+    timeout 120 $pin "$lg" --port "$srv_port" --server-pid "$srv_pid" --label "$name.$sc" \
         $(args "$name" "$sc") >"$out" || true
     errs=$(cat "$tmp/$name.$sc.errors" 2>/dev/null || echo 0)
     v=$(figure "$out")
@@ -183,6 +197,47 @@ for sc in a b c d e g; do
 done
 stop_all
 
+# h: broadcast, one sender to many receivers on one loop (the raw echo cannot).
+srv_mode=broadcast
+bc_running=""
+for name in $running; do
+    [ "$name" != raw ] || continue
+    if start_server "$name"; then
+        bc_running="$bc_running $name"
+    fi
+done
+bc_rounds=$((rounds < 2 ? rounds : 2))
+r=1
+while [ $r -le $bc_rounds ]; do
+    for name in $bc_running; do
+        measure "$name" h $r
+    done
+    r=$((r + 1))
+done
+stop_all
+srv_mode=echo
+
+# Scaling: wsjwt with one and with two event loops, nothing pinned (on two
+# cores the load generator competes with the server's threads).
+scaling=""
+case " $running " in *" wsjwt "*) scaling="t1 t2" ;; esac
+sc_running=""
+for name in $scaling; do
+    if start_server "$name"; then
+        sc_running="$sc_running $name"
+    fi
+done
+for sc in a d; do
+    r=1
+    while [ $r -le $bc_rounds ]; do
+        for name in $sc_running; do
+            measure "$name" $sc $r
+        done
+        r=$((r + 1))
+    done
+done
+stop_all
+
 # f: each server fresh (memory freed by earlier scenarios must not be reused
 # and hide the cost), warmed by one echo connection (shared buffers
 # allocated), then idle_n upgraded connections held: RSS delta / N.
@@ -204,7 +259,7 @@ cell() { # cell NAME SCENARIO: "rate|server_util|loadgen_util|p50|p99|errors|oth
     }
     echo "$(figure "$f")|$(jget "$f" server_cpu_util)|$(jget "$f" loadgen_cpu_util)|$(jget "$f" latency_p50_us)|$(jget "$f" latency_p99_us)|$(cat "$tmp/$1.$2.errors")|$(jget "$f" others_user_util)|$(jget "$f" server_us_per_op)"
 }
-for sc in a b c d e g f; do
+for sc in a b c d e g h f; do
     echo "$sc|$(cell raw $sc)|$(cell wsjwt $sc)|$(cell node $sc)"
 done >"$tmp/table"
 
@@ -215,8 +270,10 @@ echo "(each round a new load generator process); every echoed byte is compared w
 echo "of every round is counted. Servers: \`raw_echo\` (the floor: a raw TCP"
 echo "echo, one thread, epoll; it echoes the masked frames verbatim and the load generator checks them as such),"
 echo "\`wsjwt serve --mode echo $wsjwt_opts\` (HS256 secret in JWT_SECRET) and \`node bench/peers/ws_jwt_echo.mjs\` (ws +"
-echo "jsonwebtoken in verifyClient, the tutorial's server). Idle memory (f): a fresh server, one warm-up echo, then"
-echo "$idle_n authenticated connections held; VmRSS after minus before, divided by the connections."
+echo "jsonwebtoken in verifyClient, the tutorial's server). g paces messages (\`--rate $offered\`) and reports server CPU"
+echo "per message. h: the servers restarted in broadcast mode (\`--mode broadcast\`; the Node peer with \`--broadcast\`,"
+echo "the ws README's loop over wss.clients); best of $bc_rounds rounds. Idle memory (f): a fresh server, one warm-up"
+echo "echo, then $idle_n authenticated connections held; VmRSS after minus before, divided by the connections."
 echo
 for name in $servers; do
     if [ -s "$tmp/$name.why" ]; then
@@ -224,7 +281,7 @@ for name in $servers; do
         echo
     fi
 done
-awk -F'|' -v offered="$offered" '
+awk -F'|' -v offered="$offered" -v receivers="$receivers" '
 function num(x) { return x != "" && x != "-1" }
 function rate(x, sc) {
     if (!num(x)) return "n/a"
@@ -248,6 +305,8 @@ BEGIN {
     title["f"] = "f user-space bytes per idle authenticated connection"; tgt["f"] = "<= 400 B"
     title["g"] = sprintf("g server CPU per message at %.0f k msg/s offered (100 conns x 32 B)", offered / 1000)
     tgt["g"] = "<= 1.10x raw"
+    title["h"] = "h broadcast deliveries/s: 1 sender x 8 in flight x 32 B to " receivers " receivers"
+    tgt["h"] = "serialised once"
     split("raw wsjwt node", srv, " ")
 }
 {
@@ -276,6 +335,8 @@ END {
             # Cost at a fixed load: lower is better; the achieved rate shows whether the server kept up.
             print "| " title[sc] " | " per_msg("raw", sc) " | " per_msg("wsjwt", sc) " | " per_msg("node", sc) " | " \
                 ratio(us["wsjwt", sc], us["raw", sc]) " | " ratio(us["wsjwt", sc], us["node", sc]) " | " tgt[sc] " |"
+        } else if (sc == "h") {
+            print "| " title[sc] " | - | " rate(W, sc) " | " rate(N, sc) " | - | " ratio(W, N) " | " tgt[sc] " |"
         } else if (sc == "e") {
             print "| " title[sc] " | - | " rate(W, sc) " | " rate(N, sc) " | e/d: " ratio(W, v["wsjwt", "d"]) " | " ratio(W, N) " | " tgt[sc] " |"
         } else {
@@ -303,3 +364,38 @@ END {
         }
     }
 }' "$tmp/table"
+
+# ---- scaling with event loops --------------------------------------------------
+[ -n "$sc_running" ] || exit 0
+for sc in a d; do
+    echo "$sc|$(cell t1 $sc)|$(cell t2 $sc)"
+done >"$tmp/scaling"
+echo
+echo "### wsjwt with one and two event loops"
+echo
+echo "\`wsjwt serve --threads 1\` and \`--threads 2\` (one libuv loop per thread, SO_REUSEPORT listeners), nothing"
+echo "pinned: on this $(nproc)-core machine the server's loops and the load generator compete for the same cores (and"
+echo "with anything else running), so two loops can only show what is left after the load generator's share."
+echo "Best of $bc_rounds rounds."
+echo
+awk -F'|' '
+function num(x) { return x != "" && x != "-1" }
+function rate(x) {
+    if (!num(x)) return "n/a"
+    if (x >= 1e6) return sprintf("%.2f M/s", x / 1e6)
+    if (x >= 1e3) return sprintf("%.1f k/s", x / 1e3)
+    return sprintf("%.0f /s", x)
+}
+function cpu(x) { return num(x) ? sprintf("%.0f%%", 100 * x) : "n/a" }
+BEGIN {
+    title["a"] = "a echo, 100 conns x 8 in flight x 32 B"
+    title["d"] = "d authenticated upgrades/s (HS256), 50 concurrent"
+    print "| scenario | 1 loop | 2 loops | 2 / 1 | server CPU (1 / 2) | loadgen CPU (1 / 2) | others (1 / 2) | errors (1 / 2) |"
+    print "|---|---|---|---|---|---|---|---|"
+}
+{
+    # Fields per configuration: rate, server CPU, loadgen CPU, p50, p99, errors, others, us/op.
+    r = (num($2) && num($10) && $2 > 0) ? sprintf("%.2fx", $10 / $2) : "n/a"
+    print "| " title[$1] " | " rate($2) " | " rate($10) " | " r " | " cpu($3) " / " cpu($11) " | " cpu($4) " / " \
+        cpu($12) " | " cpu($8) " / " cpu($16) " | " ($7 == "" ? "n/a" : $7) " / " ($15 == "" ? "n/a" : $15) " |"
+}' "$tmp/scaling"
