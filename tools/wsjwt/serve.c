@@ -138,8 +138,19 @@ static void on_message(struct wsjwt_conn *c, const void *data, size_t len, int b
     }
     /* A sender that does not read its echoes is a slow consumer: close it
      * with 1013 (try again later) rather than queue without bound. */
-    if (wsjwt_conn_send(c, data, len, binary) == WSJWT_EBACKPRESSURE)
+    if (wsjwt_conn_send(c, data, len, binary) == WSJWT_EBACKPRESSURE) {
+        char peer[64], sub[64];
+        /* sub comes from the token: keep it from breaking the logfmt line. */
+        snprintf(sub, sizeof(sub), "%s", wsjwt_conn_sub(c));
+        for (char *p = sub; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f)
+                *p = '?';
+        fprintf(stderr,
+                "level=warn event=slow_consumer peer=%s sub=\"%s\" msg=\"send queue over "
+                "--max-backpressure: closing with 1013\"\n",
+                wsjwt_conn_peer(c, peer, sizeof(peer)), sub);
         wsjwt_conn_close(c, 1013, "backpressure");
+    }
 }
 
 /* Signals are taken synchronously by one thread (sigwait), so the handlers'
