@@ -21,6 +21,7 @@
 
 #include <wsjwt/client.h>
 
+#include "client/internal.h"
 #include "http/http.h"
 #include "ws/ws.h"
 
@@ -376,17 +377,23 @@ static int queue_frame(struct wsjwt_client *c, unsigned first, const void *data,
 /* ---- connect ----------------------------------------------------------------- */
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void rx_got(struct wsjwt_client *c, size_t n);
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+static void rbuf_ensure(struct wsjwt_client *c)
 {
-    struct wsjwt_client *c = h->data;
-    (void)hint;
     if (!c->rbuf.p) {
         size_t cap = c->max_head > RBUF_SIZE ? c->max_head : RBUF_SIZE;
         c->rbuf.p = malloc(cap);
         c->rbuf.cap = c->rbuf.p ? cap : 0;
         c->rbuf.len = 0;
     }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct wsjwt_client *c = h->data;
+    (void)hint;
+    rbuf_ensure(c);
     *b = uv_buf_init((char *)c->rbuf.p + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
 }
 
@@ -516,6 +523,22 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 /* ---- receive path ------------------------------------------------------------ */
 
+/* `n` new bytes are at the end of rbuf: handle them, then write what the
+ * callbacks sent, in one write. May release the client. */
+static void rx_got(struct wsjwt_client *c, size_t n)
+{
+    c->rbuf.len += n;
+    c->depth++;
+    rx_bytes(c);
+    c->depth--;
+    if (c->state != ST_SHUT && c->state != ST_FAILING)
+        tx_flush(c);
+    if (c->rbuf.len == 0)
+        buf_free(&c->rbuf);
+    if (c->freed)
+        maybe_release(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct wsjwt_client *c = s->data;
@@ -534,16 +557,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         }
         return;
     }
-    c->rbuf.len += (size_t)nread;
-    c->depth++;
-    rx_bytes(c);
-    c->depth--;
-    if (c->state != ST_SHUT && c->state != ST_FAILING)
-        tx_flush(c); /* what the callbacks sent, in one write */
-    if (c->rbuf.len == 0)
-        buf_free(&c->rbuf);
-    if (c->freed)
-        maybe_release(c);
+    rx_got(c, (size_t)nread);
 }
 
 static void copy_headers(const struct wsjwt__http_header *in, size_t n, struct wsjwt_client_header *out)
@@ -1082,4 +1096,42 @@ const struct wsjwt_client_header *wsjwt_client_response_header(const struct wsjw
         if (wsjwt__http_name_eq(r->headers[i].name, r->headers[i].name_len, name))
             return &r->headers[i];
     return NULL;
+}
+
+/* ---- test and fuzz entry points (src/client/internal.h) ------------------- */
+
+int wsjwt__client_attach_fake(struct wsjwt_client *c)
+{
+    if (!c || c->state != ST_NEW)
+        return WSJWT_ESTATE;
+    int rc = uv_timer_init(c->loop, &c->timer);
+    if (rc < 0)
+        return WSJWT_EIO;
+    c->timer.data = c;
+    c->handles++;
+    wsjwt__http_parser_init(&c->hp, c->max_head, WSJWT_HTTP_DEFAULT_MAX_HEADERS);
+    c->state = ST_HANDSHAKE;
+    return 0;
+}
+
+const char *wsjwt__client_key(const struct wsjwt_client *c)
+{
+    return c->key;
+}
+
+int wsjwt__client_feed(struct wsjwt_client *c, const uint8_t *data, size_t len)
+{
+    while (len && !c->freed && c->state != ST_SHUT && c->state != ST_FAILING) {
+        rbuf_ensure(c);
+        if (!c->rbuf.p)
+            return WSJWT_ENOMEM;
+        size_t room = c->rbuf.cap - c->rbuf.len, n = len < room ? len : room;
+        if (n == 0)
+            return WSJWT_ETOOBIG;
+        memcpy(c->rbuf.p + c->rbuf.len, data, n);
+        data += n;
+        len -= n;
+        rx_got(c, n);
+    }
+    return 0;
 }

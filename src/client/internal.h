@@ -1,0 +1,25 @@
+/* Entry points into the client shell for tests and fuzzing (not public API,
+ * not exported from the shared library).
+ *
+ * wsjwt__client_attach_fake  puts a new client (wsjwt_client_new, not yet
+ *                            connected) in the state "request sent, waiting
+ *                            for the response" without any socket: what it
+ *                            would send is queued and never written.
+ * wsjwt__client_key          the Sec-WebSocket-Key of its request
+ *                            (WSJWT_WS_KEY_LEN chars), to build a valid 101.
+ * wsjwt__client_feed         hands bytes to the receive path exactly as a
+ *                            read would (callbacks run from inside). Stops
+ *                            once the client failed or was freed. */
+#ifndef WSJWT_CLIENT_INTERNAL_H
+#define WSJWT_CLIENT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wsjwt/client.h>
+
+int wsjwt__client_attach_fake(struct wsjwt_client *c);
+const char *wsjwt__client_key(const struct wsjwt_client *c);
+int wsjwt__client_feed(struct wsjwt_client *c, const uint8_t *data, size_t len);
+
+#endif
