@@ -160,6 +160,16 @@ static int loop_init(struct wsjwt_server *srv, struct wsjwt__loop *loop, unsigne
 
     int fd;
     const char *host = srv->host ? srv->host : "0.0.0.0";
+    if (reuseport && index == 0 && srv->port != 0) {
+        /* SO_REUSEPORT would let this server share a port silently with
+         * another process already listening there (a second `wsjwt serve`
+         * taking half the connections). Probe without it first, so that a
+         * port in use is an error as it is with one thread. */
+        rc = wsjwt__listen(host, srv->port, 0, 1, &fd);
+        if (rc != 0)
+            return rc;
+        close(fd);
+    }
     rc = wsjwt__listen(host, srv->port, reuseport, LISTEN_BACKLOG, &fd);
     if (rc != 0)
         return rc;

@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { startServer, token, connect, closed, nextMessage, rawConnect, rawWait, waitFor } from './lib.mjs';
+import { spawnSync } from 'node:child_process';
+import { startServer, token, connect, closed, nextMessage, rawConnect, waitFor, BIN } from './lib.mjs';
 
 // User + system CPU ticks of a process (/proc/PID/stat fields 14 and 15).
 function cpuTicks(pid) {
@@ -51,6 +52,20 @@ test('--mode broadcast reaches clients on every event loop (--threads 2)', async
     }
     for (const ws of clients) ws.close();
     await Promise.all(clients.map(closed));
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+  }
+});
+
+test('a port already in use is an error, with several threads too (no silent SO_REUSEPORT sharing)', async () => {
+  const srv = await startServer(['--threads', '2']);
+  try {
+    for (const threads of ['1', '2']) {
+      const r = spawnSync(BIN, ['serve', '--host', '127.0.0.1', '--port', String(srv.port), '--threads', threads],
+        { env: { ...process.env, JWT_SECRET: 'x'.repeat(32) }, timeout: 10000, encoding: 'utf8' });
+      assert.equal(r.status, 1, `threads ${threads}: ${r.stderr}`);
+      assert.match(r.stderr, /cannot listen/);
+    }
   } finally {
     assert.equal((await srv.stop()).code, 0);
   }
