@@ -24,9 +24,9 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function wsjwt(args, { input } = {}) {
+function wsjwt(args, { input, env = {} } = {}) {
   const r = spawnSync(BIN, args, {
-    env: { PATH: process.env.PATH },
+    env: { PATH: process.env.PATH, ...env },
     input,
     encoding: 'utf8',
     timeout: 20000,
@@ -35,11 +35,17 @@ function wsjwt(args, { input } = {}) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+// One Node-made key pair per key type, shared by the tests (RSA generation
+// is slow, and a test file must stay well under a minute on a busy machine).
+const pairs = new Map();
 function nodeKeyPair(alg) {
-  if (alg.startsWith('RS') || alg.startsWith('PS')) return generateKeyPairSync('rsa', { modulusLength: 2048 });
-  if (alg === 'EdDSA') return generateKeyPairSync('ed25519');
-  const curve = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg];
-  return generateKeyPairSync('ec', { namedCurve: curve });
+  const type = alg.startsWith('RS') || alg.startsWith('PS') ? 'rsa' : alg === 'EdDSA' ? 'ed25519' : alg;
+  if (!pairs.has(type)) {
+    if (type === 'rsa') pairs.set(type, generateKeyPairSync('rsa', { modulusLength: 2048 }));
+    else if (type === 'ed25519') pairs.set(type, generateKeyPairSync('ed25519'));
+    else pairs.set(type, generateKeyPairSync('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg] }));
+  }
+  return pairs.get(type);
 }
 
 function file(name, content) {
@@ -173,4 +179,46 @@ test('alg confusion from the command line: HS256 signed with the public key is r
   }
   // jsonwebtoken 9 refuses it too.
   assert.throws(() => jwt.verify(forged, pem));
+});
+
+test('verify combines key sources: two JWKS (rotation), a PEM and a named secret', async () => {
+  const oldKey = nodeKeyPair('RS256');
+  const newKey = nodeKeyPair('ES256');
+  const edKey = nodeKeyPair('EdDSA');
+  const secret = 'combined-secret-0123456789abcdef0123456789';
+  const jwksOld = file('old.jwks', JSON.stringify({ keys: [{ ...oldKey.publicKey.export({ format: 'jwk' }), kid: 'old', alg: 'RS256' }] }));
+  const jwksNew = file('new.jwks', JSON.stringify({ keys: [{ ...newKey.publicKey.export({ format: 'jwk' }), kid: 'new', alg: 'ES256' }] }));
+  const edPem = file('ed.pem', edKey.publicKey.export({ type: 'spki', format: 'pem' }));
+  const args = ['--jwks', jwksOld, '--jwks', jwksNew, '--key', edPem, '--secret-env', 'S'];
+  const env = { S: secret };
+  const tokens = {
+    old: await new jose.SignJWT({ v: 'old' }).setProtectedHeader({ alg: 'RS256', kid: 'old' }).sign(oldKey.privateKey),
+    new: await new jose.SignJWT({ v: 'new' }).setProtectedHeader({ alg: 'ES256', kid: 'new' }).sign(newKey.privateKey),
+    ed: await new jose.SignJWT({ v: 'ed' }).setProtectedHeader({ alg: 'EdDSA' }).sign(edKey.privateKey),
+    hs: jwt.sign({ v: 'hs' }, secret),
+  };
+  for (const [name, token] of Object.entries(tokens)) {
+    const r = wsjwt(['verify', ...args, token], { env });
+    assert.equal(r.code, 0, `${name}: ${r.err}`);
+    assert.equal(JSON.parse(r.out).payload.v, name);
+  }
+  // A kid that is in no set is refused as such; so is the old key's kid on a
+  // token the new key signed.
+  const unknown = await new jose.SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'gone' }).sign(newKey.privateKey);
+  let r = wsjwt(['verify', '--jwks', jwksOld, '--jwks', jwksNew, unknown]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /EJWT_KID_UNKNOWN/);
+  // With kid-less keys in the set (the PEM, the secret) those are still
+  // tried, and refuse it for their own reason.
+  r = wsjwt(['verify', ...args, unknown], { env });
+  assert.equal(r.code, 1);
+  assert.match(r.err, /EJWT_(KID_UNKNOWN|KEY_TYPE|NO_KEY)/);
+  const swapped = await new jose.SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'old' }).sign(newKey.privateKey);
+  r = wsjwt(['verify', ...args, swapped], { env });
+  assert.equal(r.code, 1);
+  // An HS256 token signed with the EdDSA public PEM as the secret stays refused
+  // even with HS256 allowed (the secret in the set is another one).
+  const forged = jwt.sign({ admin: true }, Buffer.from(edKey.publicKey.export({ type: 'spki', format: 'pem' })), { algorithm: 'HS256' });
+  r = wsjwt(['verify', ...args, '--alg', 'HS256,EdDSA', forged], { env });
+  assert.equal(r.code, 1);
 });

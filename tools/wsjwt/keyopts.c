@@ -326,8 +326,7 @@ static int parse_file(const char *cmd, const char *option, const char *path, str
     free(data);
     if (rc != 0) {
         fprintf(stderr, "%s: %s %s: %s%s\n", cmd, option, path, wsjwt_strerror(rc),
-                !set && rc == WSJWT_EJWT_KEY_FORMAT ? " (a JWKS can only be combined with other keys when "
-                                                      "it is the only key source)"
+                !set && rc == WSJWT_EJWT_KEY_FORMAT ? " (sign takes one key: a PEM or a JWK, not a JWKS)"
                                                     : "");
         return EXIT_REFUSED;
     }
@@ -351,8 +350,11 @@ int keyopts_keyset(const struct keyopts *o, struct wsjwt_keyset **out, struct ke
         info->source = path;
         return parse_file(o->cmd, jwks ? "--jwks" : "--key", path, out, NULL);
     }
-    /* Several sources: each must be one key (the library has no call that
-     * merges a parsed JWKS into another set). */
+    /* Several sources: each file is parsed as a set of its own, and its keys
+     * are copied into one set through their JWK form (the library has no
+     * call that merges sets, and keys are owned by their set). The JWK keeps
+     * kid, alg and, for an oct key, the secret; private halves are dropped,
+     * which verification does not need. */
     struct wsjwt_keyset *set = NULL;
     if (wsjwt_keyset_new(&set) != 0) {
         fprintf(stderr, "%s: out of memory\n", o->cmd);
@@ -368,11 +370,24 @@ int keyopts_keyset(const struct keyopts *o, struct wsjwt_keyset **out, struct ke
     for (size_t k = 0; rc == 0 && k < n_files; k++) {
         int jwks = k >= o->n_key_files;
         const char *path = jwks ? o->jwks_files[k - o->n_key_files] : o->key_files[k];
-        if ((rc = parse_file(o->cmd, jwks ? "--jwks" : "--key", path, NULL, &key)) == 0 &&
-            (rc = wsjwt_keyset_add(set, key)) != 0) {
-            fprintf(stderr, "%s: %s: %s\n", o->cmd, path, wsjwt_strerror(rc));
-            rc = EXIT_REFUSED;
+        struct wsjwt_keyset *one = NULL;
+        if ((rc = parse_file(o->cmd, jwks ? "--jwks" : "--key", path, &one, NULL)) != 0)
+            break;
+        for (size_t j = 0; rc == 0 && j < wsjwt_keyset_count(one); j++) {
+            char *jwk = NULL;
+            size_t len = 0;
+            int err = wsjwt_key_public_jwk(wsjwt_keyset_get(one, j), &jwk, &len);
+            if (err == 0 && (err = wsjwt_key_parse(jwk, len, &key)) == 0)
+                err = wsjwt_keyset_add(set, key);
+            if (jwk)
+                OPENSSL_cleanse(jwk, len);
+            wsjwt_free(jwk);
+            if (err != 0) {
+                fprintf(stderr, "%s: %s: key %zu: %s\n", o->cmd, path, j + 1, wsjwt_strerror(err));
+                rc = EXIT_REFUSED;
+            }
         }
+        wsjwt_keyset_unref(one);
     }
     if (rc != 0) {
         wsjwt_keyset_unref(set);
