@@ -49,6 +49,20 @@ test('SIGTERM with a client that never answers the close exits within --shutdown
   raw.sock.destroy();
 });
 
+test('a second SIGTERM during the graceful stop exits at once (status 1)', async () => {
+  const srv = await startServer(['--shutdown-timeout', '20s']);
+  const raw = await rawOpen(srv.port, token()); // never answers the close frame
+  srv.proc.kill('SIGTERM');
+  await waitFor(() => /event=stopping/.test(srv.stderr()));
+  const t0 = Date.now();
+  srv.proc.kill('SIGTERM');
+  const r = await srv.stop();
+  assert.equal(r.code, 1);
+  assert.ok(Date.now() - t0 < 3000);
+  assert.match(srv.stderr(), /event=forced_exit/);
+  raw.sock.destroy();
+});
+
 test('SIGHUP reloads the keys without dropping connections', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsjwt-'));
   const file = path.join(dir, 'secret');

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <wsjwt/wsjwt.h>
 
@@ -154,11 +155,19 @@ static void on_message(struct wsjwt_conn *c, const void *data, size_t len, int b
 }
 
 /* Signals are taken synchronously by one thread (sigwait), so the handlers'
- * work (stopping, reloading keys) runs as ordinary code. */
+ * work (stopping, reloading keys) runs as ordinary code. A second SIGINT or
+ * SIGTERM during the graceful stop exits at once. The context is static: the
+ * thread outlives cmd_serve's frame until the process exits, and `done`
+ * (under the mutex) tells it the server is gone. */
 struct sigctx {
+    pthread_mutex_t mu;
     struct app *app;
     sigset_t set;
+    int stopping;
+    int done;
 };
+
+static struct sigctx sigctx = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void *signal_thread(void *arg)
 {
@@ -167,6 +176,11 @@ static void *signal_thread(void *arg)
         int sig = 0;
         if (sigwait(&s->set, &sig) != 0)
             continue;
+        pthread_mutex_lock(&s->mu);
+        if (s->done) {
+            pthread_mutex_unlock(&s->mu);
+            continue;
+        }
         if (sig == SIGHUP) {
             struct wsjwt_keyset *keys = NULL;
             struct keyinfo info;
@@ -177,12 +191,20 @@ static void *signal_thread(void *arg)
             } else {
                 fprintf(stderr, "level=error event=keys_reload_failed msg=\"kept the previous keys\"\n");
             }
-            continue;
+        } else if (!s->stopping) {
+            s->stopping = 1;
+            fprintf(stderr, "level=info event=stopping signal=%s\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            wsjwt_server_stop(s->app->srv);
+        } else {
+            fprintf(stderr,
+                    "level=warn event=forced_exit signal=%s msg=\"second signal during the graceful "
+                    "stop\"\n",
+                    sig == SIGINT ? "SIGINT" : "SIGTERM");
+            _exit(1);
         }
-        fprintf(stderr, "level=info event=stopping signal=%s\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        wsjwt_server_stop(s->app->srv);
-        return NULL;
+        pthread_mutex_unlock(&s->mu);
     }
+    return NULL;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -346,13 +368,13 @@ int cmd_serve(int argc, char **argv)
     /* Signals go to the signal thread only: block them before any loop
      * thread starts (threads inherit the mask). SIGPIPE is not needed (the
      * library writes with MSG_NOSIGNAL) but a closed stdout must not kill us. */
-    struct sigctx sig;
-    sig.app = &app;
-    sigemptyset(&sig.set);
-    sigaddset(&sig.set, SIGINT);
-    sigaddset(&sig.set, SIGTERM);
-    sigaddset(&sig.set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sig.set, NULL);
+    struct sigctx *sig = &sigctx;
+    sig->app = &app;
+    sigemptyset(&sig->set);
+    sigaddset(&sig->set, SIGINT);
+    sigaddset(&sig->set, SIGTERM);
+    sigaddset(&sig->set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sig->set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     int rc = wsjwt_server_new(&cfg, &app.srv);
@@ -372,12 +394,15 @@ int cmd_serve(int argc, char **argv)
         return EXIT_REFUSED;
     }
     pthread_t st;
-    pthread_create(&st, NULL, signal_thread, &sig);
+    pthread_create(&st, NULL, signal_thread, sig);
+    pthread_detach(st);
     printf("listening on %s:%d\n", cfg.host ? cfg.host : "0.0.0.0", wsjwt_server_port(app.srv));
     fflush(stdout);
 
     wsjwt_server_wait(app.srv);
-    pthread_join(st, NULL);
+    pthread_mutex_lock(&sig->mu);
+    sig->done = 1;
+    pthread_mutex_unlock(&sig->mu);
 
     struct wsjwt_server_stats s;
     wsjwt_server_stats(app.srv, &s);
