@@ -20,6 +20,9 @@ token (15 days, name=firecamp): $token
 connect with Node's ws (the tutorial's client):
   NODE_PATH=$root/tests/interop/node_modules node -e "const WebSocket=require('ws');const ws=new WebSocket('ws://localhost:$port',{headers:{token:'$token'}});ws.on('open',()=>ws.send('hello'));ws.on('message',m=>{console.log('echo:',m.toString());ws.close()});ws.on('unexpected-response',(q,r)=>console.log('refused:',r.statusCode))"
 
+or with wsjwt's own client (type lines; Ctrl-D closes):
+  $bin connect ws://localhost:$port/ --token '$token'
+
 without a token the upgrade is refused with 401:
   NODE_PATH=$root/tests/interop/node_modules node -e "const WebSocket=require('ws');new WebSocket('ws://localhost:$port').on('unexpected-response',(q,r)=>console.log('refused:',r.statusCode))"
 
