@@ -124,10 +124,23 @@ int wsjwt__ws_close_build(uint8_t *out, unsigned code, const char *reason, size_
 #define NOINLINE
 #endif
 
-/* Continue the current data frame's payload with the bytes at in/len. */
-NOINLINE static int payload(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len, size_t *used,
-                            struct wsjwt__ws_event *ev)
+/* in_frame value of a decoder that failed: every later call goes to
+ * payload(), which refuses it, so the fast path needs no extra test. */
+#define DEAD 0xFFu
+
+static int dead_on_error(struct wsjwt__ws_decoder *d, int rc)
 {
+    if (rc < 0 && rc != WSJWT_EAGAIN)
+        d->in_frame = DEAD;
+    return rc;
+}
+
+/* Continue the current data frame's payload with the bytes at in/len. */
+static int payload(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len, size_t *used,
+                   struct wsjwt__ws_event *ev)
+{
+    if (d->in_frame == DEAD)
+        return WSJWT_ESTATE;
     size_t n = len;
     if ((uint64_t)n > d->remaining)
         n = (size_t)d->remaining;
@@ -168,10 +181,9 @@ NOINLINE static int payload(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len
     return 0;
 }
 
-/* The general path: any header, any state. Kept out of line so the fast
- * path in wsjwt__ws_decode stays small. */
-NOINLINE static int decode_general(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len, size_t *used,
-                                   struct wsjwt__ws_event *ev)
+/* The general path: any header, any state. */
+static int decode_header(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len, size_t *used,
+                         struct wsjwt__ws_event *ev)
 {
     if (len < 2)
         return WSJWT_EAGAIN;
@@ -308,12 +320,54 @@ NOINLINE static int decode_general(struct wsjwt__ws_decoder *d, uint8_t *in, siz
     return payload(d, in + hlen, len - hlen, used, ev);
 }
 
+/* The general path and the payload continuation, marking the decoder dead
+ * on failure; out of line, so the fast path below tail-calls them. */
+NOINLINE static int decode_general(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len, size_t *used,
+                                   struct wsjwt__ws_event *ev)
+{
+    return dead_on_error(d, decode_header(d, in, len, used, ev));
+}
+
+NOINLINE static int decode_payload(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len, size_t *used,
+                                   struct wsjwt__ws_event *ev)
+{
+    return dead_on_error(d, payload(d, in, len, used, ev));
+}
+
+/* Unmask (when mask is set) at most 125 bytes at phase 0, in one pass that
+ * also ORs the bytes together; returns nonzero if any byte is >= 0x80. */
+static inline int unmask_small(uint8_t *p, size_t n, const uint8_t *mask)
+{
+    uint64_t m = 0, acc = 0;
+    if (mask) {
+        uint32_t m32;
+        memcpy(&m32, mask, 4);
+        m = ((uint64_t)m32 << 32) | m32;
+    }
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        w ^= m;
+        memcpy(p + i, &w, 8);
+        acc |= w;
+    }
+    uint8_t tail = 0;
+    for (; i < n; i++) {
+        /* i is a multiple of 8 plus the tail index: phase i & 3. */
+        uint8_t b = (uint8_t)(p[i] ^ (mask ? mask[i & 3] : 0));
+        p[i] = b;
+        tail |= b;
+    }
+    return ((acc & 0x8080808080808080ull) | (tail & 0x80u)) != 0;
+}
+
 int wsjwt__ws_decode(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len, size_t *used,
                      struct wsjwt__ws_event *ev)
 {
     *used = 0;
     if (d->in_frame)
-        return payload(d, in, len, used, ev);
+        return decode_payload(d, in, len, used, ev);
     if (len < 2)
         return WSJWT_EAGAIN;
     const struct wsjwt__ws_config *cfg = d->cfg;
@@ -330,10 +384,10 @@ int wsjwt__ws_decode(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len, size_
         size_t hlen = want_mask ? 6 : 2;
         if (len >= hlen + len7) {
             uint8_t *p = in + hlen;
-            if (want_mask)
-                wsjwt__ws_mask(p, len7, in + 2, 0);
-            if (b0 == (WSJWT__WS_FIN | WSJWT__WS_TEXT) && !wsjwt__utf8_valid(p, len7))
-                return WSJWT_EWS_UTF8;
+            int high = unmask_small(p, len7, want_mask ? in + 2 : NULL);
+            /* All-ASCII text is valid UTF-8 without a second pass. */
+            if (high && b0 == (WSJWT__WS_FIN | WSJWT__WS_TEXT) && !wsjwt__utf8_valid(p, len7))
+                return dead_on_error(d, WSJWT_EWS_UTF8);
             ev->data = p;
             ev->len = len7;
             ev->opcode = (uint8_t)(b0 & 0x0Fu);

@@ -10,7 +10,8 @@
  *   - a control frame (ping, pong, close), always whole, as a view.
  * The decoder never consumes a partial frame header nor a partial control
  * frame: on WSJWT_EAGAIN the shell keeps the unconsumed bytes (at most
- * 14 + 125 of them) and hands them over again, followed by new ones.
+ * 14 for a data frame header, 6 + 125 for a control frame) and hands them
+ * over again, followed by new ones.
  * The decoder also enforces the message rules: fragmentation, interleaving,
  * the message and fragment caps, UTF-8 of text messages across fragments
  * (failing at the chunk that holds the first bad byte) and close payloads.
@@ -77,7 +78,7 @@ struct wsjwt__ws_decoder {
     uint32_t utf8;      /* UTF-8 validator state (utf8.h) */
     uint8_t mask[4];    /* current frame's mask key */
     uint8_t phase;      /* mask phase (0..3) of the next payload byte */
-    uint8_t in_frame;   /* 1 while inside a data frame's payload */
+    uint8_t in_frame;   /* 1 while inside a data frame's payload; 0xFF once failed */
     uint8_t frame_fin;  /* FIN of the current data frame */
     uint8_t frame_new;  /* 1 until the current frame's first chunk is reported */
     uint8_t msg_opcode; /* TEXT or BINARY while a message is open, else 0 */
@@ -134,8 +135,9 @@ void wsjwt__ws_decoder_init(struct wsjwt__ws_decoder *d, const struct wsjwt__ws_
  *                                 message or a close reason.
  *   WSJWT_EWS_CLOSE_PAYLOAD       close payload of 1 byte.
  *   WSJWT_EWS_CLOSE_CODE          close code not allowed on the wire.
- * After a failure the decoder is dead: close the connection with
- * wsjwt_err_close_code(err). Errors are detected at the earliest byte that
+ *   WSJWT_ESTATE                  called again after a failure.
+ * After a failure the decoder is dead (later calls return WSJWT_ESTATE):
+ * close the connection with wsjwt_err_close_code(err). Errors are detected at the earliest byte that
  * decides them, so the result never depends on how input was split (chunk
  * boundaries of data events do follow the input). */
 int wsjwt__ws_decode(struct wsjwt__ws_decoder *d, uint8_t *in, size_t len, size_t *used,

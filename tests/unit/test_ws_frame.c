@@ -553,6 +553,33 @@ static void test_utf8_fragmented(void **state)
     free(r.log);
 }
 
+/* A failed decoder stays failed, whichever path failed; its state is small
+ * (it lives in every connection). */
+static void test_dead_after_error(void **state)
+{
+    (void)state;
+    struct wsjwt__ws_decoder d;
+    struct wsjwt__ws_event ev;
+    size_t used;
+    uint8_t ok[] = "\x81\x02hi";
+    uint8_t bad_fast[] = "\x81\x01\xff";
+    uint8_t bad_general[] = "\x83\x00";
+    uint8_t bad_payload[] = "\x01\x02h\xff";
+    uint8_t *bad[] = {bad_fast, bad_general, bad_payload};
+    size_t bad_len[] = {3, 2, 4};
+    for (size_t i = 0; i < 3; i++) {
+        wsjwt__ws_decoder_init(&d, &client_cfg);
+        size_t off = 0;
+        int rc;
+        while ((rc = wsjwt__ws_decode(&d, bad[i] + off, bad_len[i] - off, &used, &ev)) == 0)
+            off += used;
+        assert_true(rc < 0 && rc != WSJWT_EAGAIN);
+        assert_int_equal(wsjwt__ws_decode(&d, ok, 4, &used, &ev), WSJWT_ESTATE);
+        assert_int_equal(used, 0);
+    }
+    assert_true(sizeof(struct wsjwt__ws_decoder) <= 48);
+}
+
 /* Fail fast: the bad byte's chunk fails, earlier chunks were delivered. */
 static void test_utf8_fail_fast(void **state)
 {
@@ -664,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_utf8_fragmented),
         cmocka_unit_test(test_utf8_fail_fast),
+        cmocka_unit_test(test_dead_after_error),
         cmocka_unit_test(test_mask),
         cmocka_unit_test(test_encoder),
     };
