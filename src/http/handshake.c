@@ -45,6 +45,11 @@ static const struct {
     {"Sec-WebSocket-Extensions", 24},
 };
 
+/* Name length -> index in `wanted`, -1 for none. */
+static const int8_t by_len[25] = {
+    -1, -1, -1, -1, H_HOST, -1, H_ORIGIN, H_UPGRADE, -1,        -1,         H_CONNECTION, -1,          -1,
+    -1, -1, -1, -1, H_KEY,  -1, -1,       -1,        H_VERSION, H_PROTOCOL, -1,           H_EXTENSIONS};
+
 int wsjwt__http_handshake_check(const struct wsjwt__http_request *req, struct wsjwt__ws_handshake *hs)
 {
     const struct wsjwt__http_header *first[H_COUNT] = {0};
@@ -59,20 +64,21 @@ int wsjwt__http_handshake_check(const struct wsjwt__http_request *req, struct ws
         return WSJWT_EHTTP_VERSION;
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct wsjwt__http_header *h = &req->headers[i];
-        for (unsigned k = 0; k < H_COUNT; k++) {
-            if (h->name_len != wanted[k].len ||
-                !wsjwt__http_ieq(h->name, h->name_len, wanted[k].name, wanted[k].len))
-                continue;
-            if (!count[k]++)
-                first[k] = h;
-            /* Items 3 and 4: token lists, compared without case; several
-             * headers combine into one list (RFC 7230 3.2.2). */
-            if (k == H_UPGRADE)
-                upgrade_ws |= wsjwt__http_list_has(h->value, h->value_len, "websocket", 9);
-            else if (k == H_CONNECTION)
-                connection_upgrade |= wsjwt__http_list_has(h->value, h->value_len, "upgrade", 7);
-            break;
-        }
+        /* The eight names have eight different lengths: the length picks
+         * the one candidate to compare. */
+        if (h->name_len >= sizeof(by_len) || by_len[h->name_len] < 0)
+            continue;
+        unsigned k = (unsigned)by_len[h->name_len];
+        if (!wsjwt__http_ieq(h->name, h->name_len, wanted[k].name, wanted[k].len))
+            continue;
+        if (!count[k]++)
+            first[k] = h;
+        /* Items 3 and 4: token lists, compared without case; several
+         * headers combine into one list (RFC 7230 3.2.2). */
+        if (k == H_UPGRADE)
+            upgrade_ws |= wsjwt__http_list_has(h->value, h->value_len, "websocket", 9);
+        else if (k == H_CONNECTION)
+            connection_upgrade |= wsjwt__http_list_has(h->value, h->value_len, "upgrade", 7);
     }
     /* Item 2; RFC 7230 5.4: a request with no Host or with several is 400. */
     const struct wsjwt__http_header *h = first[H_HOST];
