@@ -143,7 +143,7 @@ static int buf_reserve(struct buf *b, size_t more, size_t cap)
     size_t need = b->len + more;
     if (need <= b->cap)
         return 0;
-    size_t n = b->cap ? b->cap : 4096;
+    size_t n = b->cap ? b->cap : 256; /* grows by doubling: small messages, small buffers */
     while (n < need)
         n = n > SIZE_MAX / 2 ? need : n * 2;
     uint8_t *p = realloc(b->p, n);
@@ -426,12 +426,23 @@ static void on_connect(uv_connect_t *req, int status)
         fail(c, WSJWT_EIO, NULL, rc);
         return;
     }
-    if (buf_reserve(&c->out, c->request_len, SIZE_MAX)) {
+    /* Straight from the request buffer: an idle client then never holds a
+     * send buffer. Only what the kernel did not take is copied. */
+    uv_buf_t b = uv_buf_init(c->request, (unsigned)c->request_len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)c->request_len)
+        return;
+    if (n < 0 && n != UV_EAGAIN) {
+        fail(c, WSJWT_EIO, NULL, n);
+        return;
+    }
+    size_t done = n < 0 ? 0 : (size_t)n;
+    if (buf_reserve(&c->out, c->request_len - done, SIZE_MAX)) {
         fail(c, WSJWT_ENOMEM, NULL, 0);
         return;
     }
-    memcpy(c->out.p, c->request, c->request_len);
-    c->out.len = c->request_len;
+    memcpy(c->out.p, c->request + done, c->request_len - done);
+    c->out.len = c->request_len - done;
     tx_flush(c);
 }
 
@@ -612,6 +623,8 @@ static long rx_handshake(struct wsjwt_client *c)
     }
     /* The request held the token: it is not needed any more. */
     OPENSSL_cleanse(c->request, c->request_len);
+    free(c->request);
+    c->request = NULL;
     c->state = ST_OPEN;
     uv_timer_stop(&c->timer);
     if (!c->freed && c->cb.on_open)

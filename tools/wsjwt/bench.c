@@ -793,6 +793,22 @@ int cmd_bench(int argc, char **argv)
     }
     struct opts *o = &b->o;
     int tty = isatty(2);
+    /* One descriptor per connection plus the loops' own: raise the soft limit
+     * to the hard one, and say so plainly when even that is too low. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            (rlim_t)o->conns + 16u * o->threads + 16u > rl.rlim_cur) {
+            fprintf(stderr,
+                    CMD ": %u connections need more file descriptors than the limit of %llu (ulimit -n)\n",
+                    o->conns, (unsigned long long)rl.rlim_cur);
+            tokenopts_release(&b->to);
+            free(b);
+            return EXIT_REFUSED;
+        }
+    }
     rc = 0;
     for (unsigned k = 0; k < NPAT; k++) {
         b->pat[k] = malloc(o->size ? o->size : 1);
