@@ -59,6 +59,9 @@ BENCH_TOKEN=""
 if [ -n "$node_ok" ]; then
     BENCH_TOKEN=$(cd bench/peers && node -e "import('jsonwebtoken').then((m) =>
         console.log(m.default.sign({ name: 'firecamp' }, process.env.JWT_SECRET, { expiresIn: '15d' })))")
+elif [ -x "$wsjwt" ]; then
+    # Without Node, the same token from our own CLI.
+    BENCH_TOKEN=$("$wsjwt" sign --claim name=firecamp --expires 15d 2>/dev/null || true)
 fi
 sig=${BENCH_TOKEN##*.}
 if [ "$(printf %s "$sig" | cut -c1)" = A ]; then other=B; else other=A; fi

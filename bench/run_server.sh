@@ -68,7 +68,8 @@ start_server() {
             return 1
         }
         [ -n "$BENCH_TOKEN" ] || {
-            echo "no token (node and bench/peers/node_modules mint it: scripts/deps.sh --node)" >"$tmp/$name.why"
+            echo "no token: neither jsonwebtoken (scripts/deps.sh --node) nor wsjwt sign could mint one" \
+                >"$tmp/$name.why"
             return 1
         }
         $pin_srv "$wsjwt" serve --host 127.0.0.1 --port "$srv_port" --mode "$srv_mode" $wsjwt_opts \
