@@ -350,12 +350,37 @@ static void on_error(struct wsjwt_client *c, int err, const struct wsjwt_client_
         fprintf(stderr, CMD ": %s\n", wsjwt_strerror(err));
 }
 
+/* RFC 6455 7.4.1 and the IANA registry: what a close code means. */
+static const char *close_name(int code)
+{
+    static const char *const names[] = {"normal",
+                                        "going away",
+                                        "protocol error",
+                                        "unsupported data",
+                                        NULL,
+                                        "no status code",
+                                        "abnormal closure",
+                                        "invalid payload",
+                                        "policy violation",
+                                        "message too big",
+                                        "missing extension",
+                                        "internal error",
+                                        "service restart",
+                                        "try again later",
+                                        "bad gateway"};
+    if (code >= 1000 && code <= 1014)
+        return names[code - 1000];
+    return NULL;
+}
+
 static void on_close(struct wsjwt_client *c, int code, const char *reason, size_t reason_len, void *user)
 {
     struct app *a = user;
     (void)c;
     if (a->opened) {
-        fprintf(stderr, "closed: %d%s%.*s\n", code, reason_len ? " " : "", (int)reason_len, reason);
+        const char *name = close_name(code);
+        fprintf(stderr, "closed: %d%s%s%s%s%.*s\n", code, name ? " (" : "", name ? name : "", name ? ")" : "",
+                reason_len ? " " : "", (int)reason_len, reason);
         if (code != 1000 && code != 1005)
             a->exit_code = 1;
     }
