@@ -242,3 +242,17 @@ test('interactive on a terminal: typed lines sent, echoes shown, /ping, /close C
     assert.equal(res.code, 1, name); // a close code other than 1000
   }
 });
+
+test('a token that expires on an open connection: the server closes with 1008, shown, exit 1', async () => {
+  const t = jwt.sign({ sub: 'short' }, SECRET, { expiresIn: 2 });
+  const r = await new Promise((resolve, reject) => {
+    // stdin stays open: the connection lives until the server ends it
+    const p = spawn(BIN, ['connect', ours.url, '--token', t], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => { err += d; });
+    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('no expiry close: ' + err)); }, 10000);
+    p.on('close', (code) => { clearTimeout(timer); p.stdin.destroy(); resolve({ code, err }); });
+  });
+  assert.match(r.err, /closed: 1008 \(policy violation\)/);
+  assert.equal(r.code, 1);
+});
