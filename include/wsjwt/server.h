@@ -252,6 +252,14 @@ WSJWT_API const char *wsjwt_conn_peer(const struct wsjwt_conn *conn, char *buf, 
 WSJWT_API int wsjwt_conn_header(const struct wsjwt_conn *conn, const char *name, const char **value,
                                 size_t *len);
 WSJWT_API int wsjwt_conn_path(const struct wsjwt_conn *conn, const char **path, size_t *len);
+/* Selects the subprotocol the 101 answers with (during on_upgrade; it is
+ * kept for a deferred answer). `name` must be one the client offered in
+ * Sec-WebSocket-Protocol, compared exactly, at most 128 bytes. Without a
+ * selection the 101 carries "access_token" when the token came as a
+ * subprotocol, and no subprotocol otherwise. Returns 0, WSJWT_ENOENT (not
+ * offered), WSJWT_EINVAL, or WSJWT_ESTATE outside on_upgrade. */
+WSJWT_API int wsjwt_conn_select_protocol(struct wsjwt_conn *conn, const char *name);
+
 /* The query string after '?' (without it), raw (not percent-decoded); 0, or
  * WSJWT_ENOENT when the target has none. */
 WSJWT_API int wsjwt_conn_query(const struct wsjwt_conn *conn, const char **query, size_t *len);

@@ -474,18 +474,21 @@ static void refuse(struct wsjwt_conn *c, int err, int status, const char *descri
     }
 }
 
-static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LEN])
+/* Opens the connection: the 101 (with the application's subprotocol
+ * proto/proto_len when it selected one), then on_open. */
+static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LEN], const char *proto,
+                      size_t proto_len)
 {
     struct wsjwt__loop *l = c->loop;
     struct wsjwt_server *srv = l->srv;
-    struct wsjwt__http_101 r = {accept, NULL, 0, NULL, 0};
-    if (c->flags & CF_SUBPROTOCOL) {
+    struct wsjwt__http_101 r = {accept, proto, proto_len, NULL, 0};
+    if (!proto && (c->flags & CF_SUBPROTOCOL)) {
         /* Browsers offer "access_token, <jwt>": select the marker, never
          * echo the token (it would land in logs and caches). */
         r.protocol = WSJWT_TOKEN_SUBPROTOCOL;
         r.protocol_len = strlen(WSJWT_TOKEN_SUBPROTOCOL);
     }
-    char head[256];
+    char head[256 + WSJWT__MAX_PROTOCOL];
     size_t w = 0;
     wsjwt__http_write_101(head, sizeof(head), &r, &w);
     int resume = (c->flags & CF_READ_OFF) != 0; /* deferred: input was off */
@@ -570,6 +573,8 @@ static size_t conn_handshake(struct wsjwt_conn *c, uint8_t *buf, size_t len)
     char accept[WSJWT_WS_ACCEPT_LEN];
     wsjwt__ws_accept(hs.key, hs.key_len, accept);
     int verdict = WSJWT_UPGRADE_ACCEPT;
+    l->proto = NULL;
+    l->proto_len = 0;
     if (cfg->on_upgrade) {
         l->req = &req;
         verdict = cfg->on_upgrade(c, c->jwt, cfg->user);
@@ -578,8 +583,10 @@ static size_t conn_handshake(struct wsjwt_conn *c, uint8_t *buf, size_t len)
     if (verdict == WSJWT_UPGRADE_DEFER) {
         c->state = CONN_DEFERRED;
         c->flags |= CF_APP | CF_READ_OFF;
+        /* Kept until the answer: the accept value, then the selected
+         * subprotocol (the request buffer will be gone). */
         struct wsjwt__conn_io *io = io_get(c);
-        if (io && wsjwt__outq_append(&io->msg, accept, sizeof(accept), NULL, 0) != 0)
+        if (io && wsjwt__outq_append(&io->msg, accept, sizeof(accept), l->proto, l->proto_len) != 0)
             mark_broken(c);
         poll_update(c);
         return head_len;
@@ -589,7 +596,7 @@ static size_t conn_handshake(struct wsjwt_conn *c, uint8_t *buf, size_t len)
         refuse(c, WSJWT_EHTTP_REFUSED, status, NULL, "on_upgrade", NULL, 0);
         return len;
     }
-    conn_open(c, accept);
+    conn_open(c, accept, l->proto, l->proto_len);
     return head_len;
 }
 
@@ -995,7 +1002,7 @@ int wsjwt_conn_ping(struct wsjwt_conn *c, const void *data, size_t len)
 
 int wsjwt_conn_answer(struct wsjwt_conn *c, int status)
 {
-    if (c->state != CONN_DEFERRED || !c->io || wsjwt__outq_size(&c->io->msg) != WSJWT_WS_ACCEPT_LEN)
+    if (c->state != CONN_DEFERRED || !c->io || wsjwt__outq_size(&c->io->msg) < WSJWT_WS_ACCEPT_LEN)
         return WSJWT_ESTATE;
     struct wsjwt__conn_io *io = c->io;
     if (status != WSJWT_UPGRADE_ACCEPT) {
@@ -1005,10 +1012,12 @@ int wsjwt_conn_answer(struct wsjwt_conn *c, int status)
         flushq_push(c);
         return 0;
     }
-    char accept[WSJWT_WS_ACCEPT_LEN];
+    char accept[WSJWT_WS_ACCEPT_LEN], proto[WSJWT__MAX_PROTOCOL];
+    size_t proto_len = wsjwt__outq_size(&io->msg) - WSJWT_WS_ACCEPT_LEN;
     memcpy(accept, io->msg.data + io->msg.off, sizeof(accept));
+    memcpy(proto, io->msg.data + io->msg.off + sizeof(accept), proto_len);
     wsjwt__outq_free(&io->msg);
-    conn_open(c, accept);
+    conn_open(c, accept, proto_len ? proto : NULL, proto_len);
     /* Frames the client sent right after its request head (kept while
      * deferred) are decoded in place in the connection's own buffer: the
      * loop's shared buffer may be in use by the caller's callback. */
@@ -1074,6 +1083,32 @@ int wsjwt_conn_path(const struct wsjwt_conn *c, const char **path, size_t *len)
     *path = req->path;
     *len = req->path_len;
     return 0;
+}
+
+int wsjwt_conn_select_protocol(struct wsjwt_conn *c, const char *name)
+{
+    struct wsjwt__loop *l = c->loop;
+    const struct wsjwt__http_request *req = l->req;
+    const struct wsjwt__http_header *h;
+    size_t pos = 0, n = name ? strlen(name) : 0;
+    if (!req)
+        return WSJWT_ESTATE;
+    if (n == 0 || n > WSJWT__MAX_PROTOCOL)
+        return WSJWT_EINVAL;
+    /* RFC 6455 4.2.2: the server selects one of the values the client
+     * offered, compared exactly. */
+    while ((h = wsjwt__http_find(req->headers, req->num_headers, "Sec-WebSocket-Protocol", &pos)) != NULL) {
+        const char *cur = h->value, *e;
+        size_t elen;
+        while (wsjwt__http_list_next(&cur, h->value + h->value_len, &e, &elen)) {
+            if (elen == n && memcmp(e, name, n) == 0) {
+                l->proto = e;
+                l->proto_len = n;
+                return 0;
+            }
+        }
+    }
+    return WSJWT_ENOENT;
 }
 
 int wsjwt_conn_query(const struct wsjwt_conn *c, const char **query, size_t *len)

@@ -20,6 +20,9 @@
 /* Bytes corked per loop turn before a write is forced; a frame larger than
  * what is left goes out with writev (header, payload) without a copy. */
 #define WSJWT__CORK_SIZE (64u * 1024u)
+/* Longest subprotocol name the application may select: registered names are
+ * short ("graphql-transport-ws" is 20); this bounds the 101's size. */
+#define WSJWT__MAX_PROTOCOL 128u
 
 enum wsjwt__conn_state {
     CONN_HANDSHAKE = 0, /* reading the request head */
@@ -129,8 +132,11 @@ struct wsjwt__loop {
     struct wsjwt__http_header *headers; /* max_headers entries, for the parser */
     char *scratch;                      /* max_head bytes, for a query token */
 
-    /* During on_upgrade: the request the getters read. */
+    /* During on_upgrade: the request the getters read, and the subprotocol
+     * the application selected (a view into the request). */
     const struct wsjwt__http_request *req;
+    const char *proto;
+    size_t proto_len;
 
     /* Broadcasts posted by other loops. */
     uv_mutex_t inbox_mu;

@@ -37,6 +37,7 @@ struct app {
     struct wsjwt_conn *deferred[4];       /* connections waiting for an answer */
     int n_deferred;
     int send_after_close; /* what wsjwt_conn_send returned after close */
+    int select_rc;        /* what wsjwt_conn_select_protocol returned */
     int floods, drains;   /* messages queued by "flood", on_drain calls */
     int bad;              /* unexpected results seen on the loop thread (cmocka's
                              asserts must stay on the test thread) */
@@ -63,6 +64,11 @@ static int on_upgrade(struct wsjwt_conn *c, const struct wsjwt_jwt *jwt, void *u
     if (wsjwt_conn_header(c, "X-Custom", &v, &n) == 0 && n < sizeof(a->custom)) {
         memcpy(a->custom, v, n);
         a->custom[n] = '\0';
+    }
+    if (wsjwt_conn_header(c, "X-Select", &v, &n) == 0) {
+        char name[64];
+        snprintf(name, sizeof(name), "%.*s", (int)n, v);
+        a->select_rc = wsjwt_conn_select_protocol(c, name);
     }
     pthread_mutex_unlock(&a->mu);
     if (wsjwt_conn_path(c, &v, &n) == 0) {
@@ -267,18 +273,12 @@ static int cli_connect(int port)
 }
 
 /* Sends an upgrade request; returns the response status (0: connection closed). */
-static int cli_upgrade(int s, const char *path, const char *tok)
+/* Reads a response head into head (NUL-terminated); returns the status, 0
+ * when the connection closed first. */
+static int cli_read_head(int s, char *head, size_t cap)
 {
-    char req[2048];
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                     "X-Custom: hello\r\n%s%s%s\r\n",
-                     path, tok ? "token: " : "", tok ? tok : "", tok ? "\r\n" : "");
-    assert_int_equal(send(s, req, (size_t)n, 0), n);
-    char head[2048];
     size_t len = 0;
-    while (len < sizeof(head) - 1) {
+    while (len < cap - 1) {
         ssize_t r = recv(s, head + len, 1, 0);
         if (r <= 0)
             return 0;
@@ -290,6 +290,26 @@ static int cli_upgrade(int s, const char *path, const char *tok)
     if (strncmp(head, "HTTP/1.1 ", 9) != 0)
         return -1;
     return atoi(head + 9);
+}
+
+/* Sends an upgrade request with extra header lines (each ending in CRLF);
+ * returns the response status, the head in head. */
+static int cli_upgrade_ex(int s, const char *path, const char *tok, const char *extra, char *head, size_t cap)
+{
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                     "X-Custom: hello\r\n%s%s%s%s\r\n",
+                     path, tok ? "token: " : "", tok ? tok : "", tok ? "\r\n" : "", extra ? extra : "");
+    assert_int_equal(send(s, req, (size_t)n, 0), n);
+    return cli_read_head(s, head, cap);
+}
+
+static int cli_upgrade(int s, const char *path, const char *tok)
+{
+    char head[2048];
+    return cli_upgrade_ex(s, path, tok, NULL, head, sizeof(head));
 }
 
 static void cli_send(int s, unsigned opcode, const void *data, size_t len)
@@ -542,6 +562,51 @@ static void test_burst_of_small_frames(void **state)
     fix_stop(f);
 }
 
+static void test_select_protocol(void **state)
+{
+    (void)state;
+    struct fix *f = fix_start(0, 0);
+    char *tok = make_token(f, "frank");
+    char head[2048];
+    int s = cli_connect(f->port);
+    assert_int_equal(cli_upgrade_ex(s, "/", tok,
+                                    "Sec-WebSocket-Protocol: chat, superchat\r\nX-Select: superchat\r\n",
+                                    head, sizeof(head)),
+                     101);
+    assert_int_equal(f->app.select_rc, 0);
+    assert_non_null(strstr(head, "Sec-WebSocket-Protocol: superchat\r\n"));
+    close(s);
+
+    /* Not offered: refused, and the 101 carries no subprotocol. */
+    s = cli_connect(f->port);
+    assert_int_equal(cli_upgrade_ex(s, "/", tok, "Sec-WebSocket-Protocol: chat\r\nX-Select: superchat\r\n",
+                                    head, sizeof(head)),
+                     101);
+    assert_int_equal(f->app.select_rc, WSJWT_ENOENT);
+    assert_null(strstr(head, "Sec-WebSocket-Protocol"));
+    close(s);
+
+    /* Kept across a deferred answer. */
+    int ctl = cli_connect(f->port);
+    assert_int_equal(cli_upgrade(ctl, "/", tok), 101);
+    s = cli_connect(f->port);
+    char req[1024];
+    snprintf(req, sizeof(req),
+             "GET /defer HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\ntoken: %s\r\n"
+             "Sec-WebSocket-Protocol: v1.chat\r\nX-Select: v1.chat\r\n\r\n",
+             tok);
+    send(s, req, strlen(req), 0);
+    wait_count(&f->app, &f->app.n_deferred, 1);
+    cli_send(ctl, 1, "accept", 6);
+    assert_int_equal(cli_read_head(s, head, sizeof(head)), 101);
+    assert_non_null(strstr(head, "Sec-WebSocket-Protocol: v1.chat\r\n"));
+    close(s);
+    close(ctl);
+    wsjwt_free(tok);
+    fix_stop(f);
+}
+
 static void test_config_checks(void **state)
 {
     (void)state;
@@ -603,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_close_from_inside_callbacks),
         cmocka_unit_test(test_backpressure_and_drain),
         cmocka_unit_test(test_burst_of_small_frames),
+        cmocka_unit_test(test_select_protocol),
         cmocka_unit_test(test_config_checks),
         cmocka_unit_test(test_insecure_no_auth_and_threads),
         /* clang-format on */
