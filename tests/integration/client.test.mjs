@@ -256,3 +256,17 @@ test('a token that expires on an open connection: the server closes with 1008, s
   assert.match(r.err, /closed: 1008 \(policy violation\)/);
   assert.equal(r.code, 1);
 });
+
+test('IPv6 literal URLs: connects to [::1], Host header in brackets', async () => {
+  const wss = new WebSocket.Server({ host: '::1', port: 0 });
+  wss.on('connection', (ws, req) => ws.on('message', (d) => ws.send(`${req.headers.host} ${req.url} ${d}`)));
+  await new Promise((resolve) => wss.on('listening', resolve));
+  try {
+    const port = wss.address().port;
+    const r = await connect([`ws://[::1]:${port}/v6?x=1`, '-x', 'hi']);
+    assert.equal(r.out, `[::1]:${port} /v6?x=1 hi\n`, r.err);
+    assert.equal(r.code, 0);
+  } finally {
+    wss.close();
+  }
+});
