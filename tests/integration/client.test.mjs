@@ -257,10 +257,14 @@ test('a token that expires on an open connection: the server closes with 1008, s
   assert.equal(r.code, 1);
 });
 
-test('IPv6 literal URLs: connects to [::1], Host header in brackets', async () => {
+test('IPv6 literal URLs: connects to [::1], Host header in brackets', async (t) => {
   const wss = new WebSocket.Server({ host: '::1', port: 0 });
   wss.on('connection', (ws, req) => ws.on('message', (d) => ws.send(`${req.headers.host} ${req.url} ${d}`)));
-  await new Promise((resolve) => wss.on('listening', resolve));
+  const up = await new Promise((resolve) => {
+    wss.on('listening', () => resolve(true));
+    wss.on('error', () => resolve(false));
+  });
+  if (!up) return t.skip('no IPv6 loopback on this machine');
   try {
     const port = wss.address().port;
     const r = await connect([`ws://[::1]:${port}/v6?x=1`, '-x', 'hi']);
