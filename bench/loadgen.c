@@ -931,8 +931,29 @@ static int feed_frames(struct lg *g, struct conn *c, const uint8_t *p, size_t n)
     return -1;
 }
 
+/* 1 if the comma-separated list v (vlen bytes) holds token (case-insensitive). */
+static int has_token(const char *v, size_t vlen, const char *token)
+{
+    size_t tlen = strlen(token), i = 0;
+    while (i < vlen) {
+        while (i < vlen && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < vlen && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end - start == tlen && strncasecmp(v + start, token, tlen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Parses a complete response head: status line, then the headers an accepted
- * upgrade must carry. Returns -1 when acceptable, else an error class. */
+ * upgrade must carry (RFC 6455 4.1: Upgrade, Connection, the accept value; no
+ * extension or subprotocol, since none was offered). Returns -1 when
+ * acceptable, else an error class. */
 static int check_head(struct lg *g, const char *head, size_t len)
 {
     if (len < 13 || memcmp(head, "HTTP/1.1 ", 9) != 0)
@@ -942,7 +963,7 @@ static int check_head(struct lg *g, const char *head, size_t len)
         return E_STATUS;
     if (status != 101)
         return -1;
-    int upgrade = 0, accept = 0;
+    int upgrade = 0, accept = 0, connection = 0, unasked = 0;
     const char *p = memchr(head, '\n', len);
     const char *end = head + len;
     while (p && p + 1 < end) {
@@ -963,10 +984,15 @@ static int check_head(struct lg *g, const char *head, size_t len)
                 upgrade = vlen == 9 && strncasecmp(v, "websocket", 9) == 0;
             else if (nlen == 20 && strncasecmp(line, "sec-websocket-accept", 20) == 0)
                 accept = vlen == sizeof(WS_ACCEPT) - 1 && memcmp(v, WS_ACCEPT, vlen) == 0;
+            else if (nlen == 10 && strncasecmp(line, "connection", 10) == 0)
+                connection = has_token(v, vlen, "upgrade");
+            else if ((nlen == 24 && strncasecmp(line, "sec-websocket-extensions", 24) == 0) ||
+                     (nlen == 22 && strncasecmp(line, "sec-websocket-protocol", 22) == 0))
+                unasked = 1;
         }
         p = eol;
     }
-    return upgrade && accept ? -1 : E_HANDSHAKE;
+    return upgrade && accept && connection && !unasked ? -1 : E_HANDSHAKE;
 }
 
 static void on_established(struct lg *g, struct conn *c)
