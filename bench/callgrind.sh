@@ -32,6 +32,7 @@ up0=${WSJWT_CG_UPGRADES0:-100}
 up1=${WSJWT_CG_UPGRADES1:-1100}
 tmp=$(mktemp -d)
 stop_wait=600
+# shellcheck source=bench/lib.sh disable=SC1091
 . bench/lib.sh
 
 echo "## Instructions per operation (callgrind)"

@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2034,SC2154
 # Shared by bench/run_server.sh and bench/callgrind.sh (sourced, POSIX sh).
 # Expects the working directory to be the repository root and $build, $tmp set.
 lg=$build/bench/loadgen

@@ -26,10 +26,11 @@ rounds=${WSJWT_BENCH_SERVER_ROUNDS:-3}
 idle_n=${WSJWT_BENCH_IDLE_CONNS:-10000}
 offered=${WSJWT_BENCH_OFFERED_RATE:-200000}
 receivers=${WSJWT_BENCH_BROADCAST_RECEIVERS:-10000}
-srv_mode=echo
+srv_mode="echo"
 servers=${WSJWT_BENCH_SERVERS:-raw wsjwt node}
 tmp=$(mktemp -d)
 stop_wait=30
+# shellcheck source=bench/lib.sh disable=SC1091
 . bench/lib.sh
 
 echo "## Server end to end: echo, upgrades, idle memory"
@@ -216,7 +217,7 @@ while [ $r -le $bc_rounds ]; do
     r=$((r + 1))
 done
 stop_all
-srv_mode=echo
+srv_mode="echo"
 
 # Scaling: wsjwt with one and with two event loops, nothing pinned (on two
 # cores the load generator competes with the server's threads).
@@ -232,7 +233,7 @@ for sc in a d; do
     r=1
     while [ $r -le $bc_rounds ]; do
         for name in $sc_running; do
-            measure "$name" $sc $r
+            measure "$name" "$sc" $r
         done
         r=$((r + 1))
     done
