@@ -47,9 +47,14 @@
 /* Ephemeral ports per source address we plan for (Linux default range
  * 32768-60999 is ~28k; leave room for everything else on the machine). */
 #define PORTS_PER_SOURCE 20000u
-/* Patterns: reply k is checked against pattern k % NPAT plus its sequence
+/* Patterns: reply k is checked against pattern k % npat plus its sequence
  * number in the first bytes. */
-#define NPAT       16u
+#define NPAT 16u
+/* Above this size one pattern (the sequence number still tells replies
+ * apart): 16 copies of 16 MiB per thread would be memory for nothing. */
+#define NPAT_MAX_SIZE (64u * 1024u)
+/* Send-time slots (connections x in-flight): 16 M slots are 128 MiB. */
+#define MAX_SLOTS  (16u * 1024u * 1024u)
 #define SEQ_DIGITS 8u
 
 enum mode { M_ECHO, M_UPGRADE, M_IDLE };
@@ -174,6 +179,7 @@ struct bench {
     struct opts o;
     struct tokenopts to;
     uint8_t *pat[NPAT]; /* the reference patterns */
+    unsigned npat;
     _Atomic int phase;
     pthread_mutex_t token_lock; /* signing state is shared by the threads */
     struct worker *w;
@@ -228,7 +234,7 @@ static int check_reply(const struct bench *b, uint32_t seq, const uint8_t *p, si
     uint8_t pre[SEQ_DIGITS];
     size_t n = len < SEQ_DIGITS ? len : SEQ_DIGITS;
     put_seq(pre, len, seq);
-    return memcmp(pre, p, n) == 0 && memcmp(b->pat[seq % NPAT] + n, p + n, len - n) == 0;
+    return memcmp(pre, p, n) == 0 && memcmp(b->pat[seq % b->npat] + n, p + n, len - n) == 0;
 }
 
 /* ---- connections ------------------------------------------------------------------- */
@@ -248,7 +254,7 @@ static void send_one(struct bconn *bc)
     struct worker *w = bc->w;
     struct bench *b = w->b;
     uint32_t seq = bc->sent;
-    uint8_t *p = w->pat[seq % NPAT];
+    uint8_t *p = w->pat[seq % b->npat];
     put_seq(p, b->o.size, seq);
     int rc = wsjwt_client_send(bc->c, b->o.binary, p, b->o.size);
     if (rc) {
@@ -698,6 +704,11 @@ static int parse(int argc, char **argv, struct bench *b)
     }
     if (o->threads > o->conns)
         o->threads = o->conns;
+    if ((uint64_t)o->conns * o->inflight > MAX_SLOTS) {
+        fprintf(stderr, CMD ": --connections x --in-flight is capped at %u\n", MAX_SLOTS);
+        return EXIT_USAGE;
+    }
+    b->npat = o->size > NPAT_MAX_SIZE ? 1 : NPAT;
     if (!o->sources) {
         o->sources = 1;
         if (o->conns > PORTS_PER_SOURCE && u.host_len >= 4 && memcmp(u.host, "127.", 4) == 0)
@@ -810,7 +821,7 @@ int cmd_bench(int argc, char **argv)
         }
     }
     rc = 0;
-    for (unsigned k = 0; k < NPAT; k++) {
+    for (unsigned k = 0; k < b->npat; k++) {
         b->pat[k] = malloc(o->size ? o->size : 1);
         if (!b->pat[k])
             return EXIT_REFUSED;
@@ -838,7 +849,7 @@ int cmd_bench(int argc, char **argv)
             w->conns[i].w = w;
         }
         first += w->n;
-        for (unsigned k = 0; k < NPAT; k++) {
+        for (unsigned k = 0; k < b->npat; k++) {
             w->pat[k] = malloc(o->size ? o->size : 1);
             if (!w->pat[k])
                 return EXIT_REFUSED;
@@ -906,7 +917,7 @@ int cmd_bench(int argc, char **argv)
         uv_loop_close(&b->w[t].loop);
         if (total)
             merge(total, &b->w[t].st);
-        for (unsigned k = 0; k < NPAT; k++)
+        for (unsigned k = 0; k < b->npat; k++)
             free(b->w[t].pat[k]);
     }
     if (total) {
@@ -918,7 +929,7 @@ int cmd_bench(int argc, char **argv)
             rc = EXIT_REFUSED;
     }
     free(total);
-    for (unsigned k = 0; k < NPAT; k++)
+    for (unsigned k = 0; k < b->npat; k++)
         free(b->pat[k]);
     free(ts);
     free(conns);
