@@ -232,6 +232,8 @@ static void shut(struct wsjwt_client *c)
         uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
+static void on_timer(uv_timer_t *t);
+
 /* Fail: report, then end. For a protocol violation on an open connection the
  * server is told why (RFC 6455 7.1.7) before the socket closes. */
 static void fail(struct wsjwt_client *c, int err, const struct wsjwt_client_response *resp, int os_err)
@@ -251,8 +253,12 @@ static void fail(struct wsjwt_client *c, int err, const struct wsjwt_client_resp
         if (queue_frame(c, WSJWT__WS_FIN | WSJWT__WS_CLOSE, payload, sizeof(payload)) == 0) {
             c->close_sent = 1;
             tx_flush(c);
-            if (c->state == ST_FAILING && c->writing)
-                return; /* on_write shuts once it is out */
+            if (c->state == ST_FAILING && c->writing) {
+                /* on_write shuts once it is out; a server that stopped
+                 * reading gets the close timeout, not forever. */
+                uv_timer_start(&c->timer, on_timer, c->close_timeout_ms, 0);
+                return;
+            }
         }
     }
     shut(c);

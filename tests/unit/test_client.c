@@ -59,6 +59,9 @@ struct world {
     const char *send_on_open;
     int close_on_open;
     int free_on_error;
+    int flood; /* on open: send 64 KiB messages until refused, then free */
+    int flood_rc;
+    size_t flood_sent, flood_queued;
 };
 
 static void on_peer_closed(uv_handle_t *h)
@@ -217,6 +220,17 @@ static void cb_open(struct wsjwt_client *c, const char *protocol, void *user)
         assert_int_equal(wsjwt_client_send(c, 0, w->send_on_open, strlen(w->send_on_open)), 0);
     if (w->close_on_open)
         assert_int_equal(wsjwt_client_close(c, 4000, "done here"), 0);
+    if (w->flood) {
+        static uint8_t big[65536];
+        int rc = 0;
+        while (w->flood_sent < 1000 && (rc = wsjwt_client_send(c, 1, big, sizeof(big))) == 0)
+            w->flood_sent++;
+        w->flood_rc = rc;
+        w->flood_queued = wsjwt_client_queued(c);
+        wsjwt_client_free(c);
+        w->c = NULL;
+        world_end(w);
+    }
 }
 
 static void cb_message(struct wsjwt_client *c, int binary, const uint8_t *data, size_t len, void *user)
@@ -471,6 +485,24 @@ static void test_violations(void **state)
     violation(bad_close, sizeof(bad_close), 0, WSJWT_EWS_CLOSE_CODE, 1002);
 }
 
+/* Sends from inside a callback are corked, so the queue only grows there:
+ * the cap must refuse the message that would cross it, and nothing else. */
+static void test_backpressure(void **state)
+{
+    (void)state;
+    struct script sc = {OK_101 ACCEPT "\r\n", NULL, 0, 0, 0};
+    struct world *w = malloc(sizeof(*w));
+    struct wsjwt_client_opts o = {.max_send_queue = 300000};
+    run(&sc, &o, w);
+    w->flood = 1;
+    go(w, &o);
+    assert_int_equal(w->opened, 1);
+    assert_int_equal(w->flood_rc, WSJWT_EBACKPRESSURE);
+    assert_int_equal(w->flood_sent, 4); /* 4 frames of 65536 + 14 bytes fit in 300000, a 5th does not */
+    assert_int_equal(w->flood_queued, 4 * (65536 + 14));
+    free(w);
+}
+
 static void test_api_states(void **state)
 {
     (void)state;
@@ -543,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_bad_accept),
         cmocka_unit_test(test_token_subprotocol),
         cmocka_unit_test(test_violations),
+        cmocka_unit_test(test_backpressure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
