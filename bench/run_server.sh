@@ -297,6 +297,7 @@ function cpu(x) { return num(x) ? sprintf("%.0f%%", 100 * x) : "n/a" }
 function per_msg(s, sc) {
     return num(us[s, sc]) ? sprintf("%.2f us (at %s)", us[s, sc], rate(v[s, sc], sc)) : "n/a"
 }
+function usop(x) { return num(x) ? sprintf("%.2f", x) : "-" }
 function lat(a, b) { return (num(a) && a > 0) ? sprintf("%.0f / %.0f", a, b) : "-" }
 BEGIN {
     title["a"] = "a echo, 100 conns x 8 in flight x 32 B"; tgt["a"] = ">= 0.95x raw, >= 9x Node"
@@ -344,6 +345,19 @@ END {
         } else {
             print "| " title[sc] " | " rate(R, sc) " | " rate(W, sc) " | " rate(N, sc) " | " ratio(W, R) " | " ratio(W, N) " | " tgt[sc] " |"
         }
+    }
+    print ""
+    print "Server CPU time per operation (microseconds per echoed message, per upgrade, per delivery), from the"
+    print "same rounds: CPU time counts only while a process runs, so these ratios hold better than the rates when"
+    print "other work shares the cores or when the load generator is the limit (lower is better)."
+    print ""
+    print "| scenario | raw TCP echo | wsjwt | Node ws + jsonwebtoken | wsjwt / raw | Node / wsjwt |"
+    print "|---|---|---|---|---|---|"
+    for (i = 0; i < cnt; i++) {
+        sc = order[i]
+        if (sc == "f") continue
+        R = us["raw", sc]; W = us["wsjwt", sc]; N = us["node", sc]
+        print "| " sc " | " usop(R) " | " usop(W) " | " usop(N) " | " ratio(W, R) " | " ratio(N, W) " |"
     }
     print ""
     print "Per figure (the best round): CPU of each process over the measured window (100% = one core), the"
