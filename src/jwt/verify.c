@@ -2,34 +2,35 @@
  * claims policy. Order: size cap, structure, encoding of all three segments,
  * header JSON, alg and crit, key selection and signature, payload JSON,
  * claims. The token is decoded once into one allocation that becomes the
- * returned object; the signature is decoded into a stack buffer. */
+ * returned object (decoded text, unescaped strings, member index); the
+ * signature is decoded into a stack buffer. JSON is parsed once, by json.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
-
 #include "base/b64.h"
+#include "jwt/json.h"
 #include "jwt/jwt_policy.h"
+
+/* Header members beyond this many refuse the token (registered headers are
+ * about a dozen). */
+#define MAX_HEADER_MEMBERS 32
 
 struct wsjwt_jwt {
     enum wsjwt_alg alg;
-    json_t *header;
-    json_t *payload;
     char *header_json;
     char *payload_json;
     size_t header_len; /* decoded lengths: a NUL inside is refused by the JSON parser */
     size_t payload_len;
-    char data[]; /* decoded header, NUL, decoded payload, NUL */
+    struct wsjwt__jmember *hm, *pm; /* top-level members */
+    size_t nh, np, hcap, pcap;
+    char *arena; /* unescaped names and strings */
+    char data[]; /* decoded header, NUL, decoded payload, NUL, arena, members */
 };
 
 void wsjwt_jwt_free(struct wsjwt_jwt *jwt)
 {
-    if (!jwt)
-        return;
-    json_decref(jwt->header);
-    json_decref(jwt->payload);
     free(jwt);
 }
 
@@ -41,13 +42,13 @@ void wsjwt_jwt_free(struct wsjwt_jwt *jwt)
 typedef __int128 wide;
 
 /* -1, 0 or 1 as the JSON number v is <, ==, > t. */
-static int cmp_num(const json_t *v, wide t)
+static int cmp_num(const struct wsjwt__jmember *v, wide t)
 {
-    if (json_is_integer(v)) {
-        wide x = json_integer_value(v);
+    if (v->type == WSJWT__J_INT) {
+        wide x = v->num.i;
         return x < t ? -1 : x > t;
     }
-    double d = json_real_value(v);
+    double d = v->num.d;
     /* |t| < 2^66: anything beyond 2^100 is decided without conversion. */
     if (d >= 0x1p100)
         return 1;
@@ -62,28 +63,35 @@ static int cmp_num(const json_t *v, wide t)
 
 /* ---- JSON ------------------------------------------------------------------- */
 
-static int parse_object(const char *buf, size_t len, const char *what, json_t **out,
-                        struct wsjwt_jwt_error *err)
+static int parse_object(const char *buf, size_t len, const char *what, char **arena, struct wsjwt__jmember *m,
+                        size_t cap, size_t *n, struct wsjwt_jwt_error *err)
 {
-    json_error_t je;
-    /* JSON_DECODE_ANY so that a scalar is reported as "not an object" rather
-     * than as a syntax error; duplicates rejected (RFC 7515 5.2 step 4 allows
-     * either refusing or taking the last: refusing leaves no ambiguity
-     * between us and another parser). */
-    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!j) {
-        if (json_error_code(&je) == json_error_duplicate_key)
-            return wsjwt__fail(err, WSJWT_EJWT_DUPLICATE, what, "invalid token: duplicate member in %s",
-                               what);
-        return wsjwt__fail(err, WSJWT_EJWT_JSON, what, "invalid token: %s is not valid JSON (%s)", what,
-                           je.text);
+    int limit = 0;
+    /* Duplicates refused (RFC 7515 5.2 step 4 allows either refusing or
+     * taking the last: refusing leaves no ambiguity between us and another
+     * parser). */
+    int rc = wsjwt__json_parse_object(buf, len, *arena, m, cap, n, &limit);
+    if (rc == WSJWT_EJWT_DUPLICATE)
+        return wsjwt__fail(err, rc, what, "invalid token: duplicate member in %s", what);
+    if (rc == WSJWT_EJWT_NOT_OBJECT)
+        return wsjwt__fail(err, rc, what, "invalid token: %s is not a JSON object", what);
+    if (rc)
+        return wsjwt__fail(err, WSJWT_EJWT_JSON, what, "invalid token: %s is not valid JSON%s", what,
+                           limit ? " (nesting or member count over the cap)" : "");
+    /* Advance the arena past what was written. */
+    for (size_t i = 0; i < *n; i++) {
+        const char *e = m[i].str ? m[i].str : m[i].key;
+        *arena = (char *)e + strlen(e) + 1;
     }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return wsjwt__fail(err, WSJWT_EJWT_NOT_OBJECT, what, "invalid token: %s is not a JSON object", what);
-    }
-    *out = j;
     return 0;
+}
+
+/* The most members `len` bytes of JSON can hold: each takes at least 5
+ * bytes ("":0 and a comma). */
+static size_t member_bound(size_t len, size_t cap)
+{
+    size_t b = len / 4 + 1;
+    return b < cap ? b : cap;
 }
 
 /* ---- keys ----------------------------------------------------------------------- */
@@ -131,12 +139,17 @@ static int check_signature(const struct wsjwt_keyset *keys, enum wsjwt_alg alg, 
 
 /* ---- claims ---------------------------------------------------------------------- */
 
-static int time_claim(const json_t *payload, const char *name, const json_t **out,
+static int is_num(const struct wsjwt__jmember *v)
+{
+    return v->type == WSJWT__J_INT || v->type == WSJWT__J_REAL;
+}
+
+static int time_claim(const struct wsjwt_jwt *j, const char *name, const struct wsjwt__jmember **out,
                       struct wsjwt_jwt_error *err)
 {
-    const json_t *v = json_object_get(payload, name);
+    const struct wsjwt__jmember *v = wsjwt__json_get(j->pm, j->np, name);
     *out = v;
-    if (v && !json_is_number(v))
+    if (v && !is_num(v))
         return wsjwt__fail(err, WSJWT_EJWT_CLAIM_TYPE, name, "invalid %s value", name);
     return 0;
 }
@@ -149,19 +162,41 @@ static int str_in(const char *s, char *const *list, size_t n)
     return 0;
 }
 
-static int check_claims(const struct wsjwt_policy *p, const json_t *header, const json_t *payload,
-                        int64_t now, struct wsjwt_jwt_error *err)
+/* aud as a string or an array of strings; 1 on any overlap, 0 on none,
+ * negative on a type error. */
+static int aud_overlap(const struct wsjwt_policy *p, const struct wsjwt__jmember *v)
 {
-    const json_t *exp, *nbf, *iat, *v;
+    size_t pos = 0;
+    int type, ok = 0;
+    char *buf;
+    if (v->type == WSJWT__J_STRING)
+        return str_in(v->str, p->audiences, p->n_audiences);
+    if (v->type != WSJWT__J_ARRAY || !(buf = malloc((size_t)v->raw_len + 1)))
+        return -1;
+    while (wsjwt__json_array_next(v, &pos, &type, buf)) {
+        if (type != WSJWT__J_STRING) {
+            ok = -1;
+            break;
+        }
+        ok = ok || str_in(buf, p->audiences, p->n_audiences);
+    }
+    free(buf);
+    return ok;
+}
+
+static int check_claims(const struct wsjwt_policy *p, const struct wsjwt_jwt *j, int64_t now,
+                        struct wsjwt_jwt_error *err)
+{
+    const struct wsjwt__jmember *exp, *nbf, *iat, *v;
     int rc;
-    if ((rc = time_claim(payload, "exp", &exp, err)) || (rc = time_claim(payload, "nbf", &nbf, err)) ||
-        (rc = time_claim(payload, "iat", &iat, err)))
+    if ((rc = time_claim(j, "exp", &exp, err)) || (rc = time_claim(j, "nbf", &nbf, err)) ||
+        (rc = time_claim(j, "iat", &iat, err)))
         return rc;
     /* RFC 7519 4.1.5: "not before" with leeway; jsonwebtoken: nbf > now + leeway. */
     if (nbf && cmp_num(nbf, (wide)now + p->leeway) > 0)
         return wsjwt__fail(err, WSJWT_EJWT_NOT_ACTIVE, "nbf", "jwt not active");
     /* RFC 7519 4.1.4: expired "on or after" exp: now >= exp + leeway, written
-     * as exp <= now - leeway so that nothing can overflow. */
+     * as exp <= now - leeway. */
     if (exp && cmp_num(exp, (wide)now - p->leeway) <= 0)
         return wsjwt__fail(err, WSJWT_EJWT_EXPIRED, "exp", "jwt expired");
     if (!exp && p->require_exp)
@@ -176,47 +211,35 @@ static int check_claims(const struct wsjwt_policy *p, const json_t *header, cons
     }
     if (p->n_audiences) {
         int ok = 0;
-        v = json_object_get(payload, "aud");
-        if (json_is_string(v)) {
-            ok = str_in(json_string_value(v), p->audiences, p->n_audiences);
-        } else if (json_is_array(v)) {
-            size_t i;
-            const json_t *e;
-            json_array_foreach(v, i, e)
-            {
-                if (!json_is_string(e))
-                    return wsjwt__fail(err, WSJWT_EJWT_CLAIM_TYPE, "aud", "invalid aud value");
-                ok = ok || str_in(json_string_value(e), p->audiences, p->n_audiences);
-            }
-        } else if (v) {
+        v = wsjwt__json_get(j->pm, j->np, "aud");
+        if (v && (ok = aud_overlap(p, v)) < 0)
             return wsjwt__fail(err, WSJWT_EJWT_CLAIM_TYPE, "aud", "invalid aud value");
-        }
         if (!ok)
             return wsjwt__fail(err, WSJWT_EJWT_AUD, "aud", "jwt audience invalid. expected: %s%s",
                                p->audiences[0], p->n_audiences > 1 ? " or others" : "");
     }
     if (p->n_issuers) {
-        v = json_object_get(payload, "iss");
-        if (v && !json_is_string(v))
+        v = wsjwt__json_get(j->pm, j->np, "iss");
+        if (v && v->type != WSJWT__J_STRING)
             return wsjwt__fail(err, WSJWT_EJWT_CLAIM_TYPE, "iss", "invalid iss value");
-        if (!v || !str_in(json_string_value(v), p->issuers, p->n_issuers))
+        if (!v || !str_in(v->str, p->issuers, p->n_issuers))
             return wsjwt__fail(err, WSJWT_EJWT_ISS, "iss", "jwt issuer invalid. expected: %s%s",
                                p->issuers[0], p->n_issuers > 1 ? " or others" : "");
     }
     if (p->subject) {
-        v = json_object_get(payload, "sub");
-        if (v && !json_is_string(v))
+        v = wsjwt__json_get(j->pm, j->np, "sub");
+        if (v && v->type != WSJWT__J_STRING)
             return wsjwt__fail(err, WSJWT_EJWT_CLAIM_TYPE, "sub", "invalid sub value");
-        if (!v || strcmp(json_string_value(v), p->subject) != 0)
+        if (!v || strcmp(v->str, p->subject) != 0)
             return wsjwt__fail(err, WSJWT_EJWT_SUB, "sub", "jwt subject invalid. expected: %s", p->subject);
     }
     for (size_t i = 0; i < p->n_required; i++)
-        if (!json_object_get(payload, p->required[i]))
+        if (!wsjwt__json_get(j->pm, j->np, p->required[i]))
             return wsjwt__fail(err, WSJWT_EJWT_MISSING_CLAIM, p->required[i], "%s required", p->required[i]);
     if (p->typ) {
         /* RFC 7515 4.1.9: typ is compared case-insensitively. */
-        v = json_object_get(header, "typ");
-        if (!json_is_string(v) || strcasecmp(json_string_value(v), p->typ) != 0)
+        v = wsjwt__json_get(j->hm, j->nh, "typ");
+        if (!v || v->type != WSJWT__J_STRING || strcasecmp(v->str, p->typ) != 0)
             return wsjwt__fail(err, WSJWT_EJWT_TYP, "typ", "jwt typ invalid. expected: %s", p->typ);
     }
     return 0;
@@ -258,9 +281,16 @@ static int decode(const char *token, size_t len, size_t hlen, size_t plen, struc
         return wsjwt__fail(err, WSJWT_EJWT_ENCODING, "header", "invalid token: header is not base64url");
     if (plen % 4 == 1)
         return wsjwt__fail(err, WSJWT_EJWT_ENCODING, "payload", "invalid token: payload is not base64url");
-    if (!(jwt = malloc(sizeof(*jwt) + hcap + 1 + pcap + 1)))
+    size_t nh = member_bound(hcap, MAX_HEADER_MEMBERS), np = member_bound(pcap, WSJWT__JSON_MAX_MEMBERS);
+    size_t text = (hcap + 1 + pcap + 1) * 2, pad = (8 - text % 8) % 8;
+    if (!(jwt = malloc(sizeof(*jwt) + text + pad + (nh + np) * sizeof(struct wsjwt__jmember))))
         return wsjwt__fail(err, WSJWT_ENOMEM, "", "out of memory");
-    jwt->header = jwt->payload = NULL;
+    jwt->hm = (struct wsjwt__jmember *)(void *)(jwt->data + text + pad);
+    jwt->pm = jwt->hm + nh;
+    jwt->hcap = nh;
+    jwt->pcap = np;
+    jwt->nh = jwt->np = 0;
+    jwt->arena = jwt->data + hcap + 1 + pcap + 1;
     jwt->header_json = jwt->data;
     if ((rc = decode_segment(token, hlen, (uint8_t *)jwt->data, hcap, &hn, "header", err)) != 0)
         goto fail;
@@ -285,8 +315,9 @@ int wsjwt_jwt_verify(const struct wsjwt_policy *policy, const struct wsjwt_keyse
     size_t hlen, plen, slen, sig_len = 0;
     uint8_t sig[WSJWT__MAX_SIG];
     struct wsjwt_jwt *jwt = NULL;
-    const json_t *v;
+    const struct wsjwt__jmember *v;
     const char *kid = NULL;
+    char *arena;
     int rc;
     if (err) {
         err->code = 0;
@@ -314,29 +345,30 @@ int wsjwt_jwt_verify(const struct wsjwt_policy *policy, const struct wsjwt_keyse
         0)
         goto fail;
 
-    if ((rc = parse_object(jwt->header_json, jwt->header_len, "header", &jwt->header, err)) != 0)
+    arena = jwt->arena;
+    if ((rc = parse_object(jwt->header_json, jwt->header_len, "header", &arena, jwt->hm, jwt->hcap, &jwt->nh,
+                           err)) != 0)
         goto fail;
     /* RFC 8725 3.1: the algorithm comes from the token but must be one the
      * policy allows; an unknown name or any spelling of "none" never is. */
-    v = json_object_get(jwt->header, "alg");
-    if (!json_is_string(v) ||
-        wsjwt_alg_from_name(json_string_value(v), json_string_length(v), &jwt->alg) != 0 ||
+    v = wsjwt__json_get(jwt->hm, jwt->nh, "alg");
+    if (!v || v->type != WSJWT__J_STRING || wsjwt_alg_from_name(v->str, strlen(v->str), &jwt->alg) != 0 ||
         !(policy->allowed & (1u << jwt->alg))) {
         rc = wsjwt__fail(err, WSJWT_EJWT_ALG, "alg", "invalid algorithm");
         goto fail;
     }
     /* RFC 7515 4.1.11: we implement no extension, so any crit is refused. */
-    if (json_object_get(jwt->header, "crit")) {
+    if (wsjwt__json_get(jwt->hm, jwt->nh, "crit")) {
         rc = wsjwt__fail(err, WSJWT_EJWT_CRIT, "crit", "unsupported critical header");
         goto fail;
     }
-    v = json_object_get(jwt->header, "kid");
+    v = wsjwt__json_get(jwt->hm, jwt->nh, "kid");
     if (v) {
-        if (!json_is_string(v)) {
+        if (v->type != WSJWT__J_STRING) {
             rc = wsjwt__fail(err, WSJWT_EJWT_MALFORMED, "kid", "jwt malformed: kid is not a string");
             goto fail;
         }
-        kid = json_string_value(v);
+        kid = v->str;
     }
     /* Header members that name keys (jwk, jku, x5u, x5c, x5t) are never read:
      * keys come only from the caller's key set (RFC 8725 3.10). */
@@ -344,9 +376,10 @@ int wsjwt_jwt_verify(const struct wsjwt_policy *policy, const struct wsjwt_keyse
                               err)) != 0)
         goto fail;
 
-    if ((rc = parse_object(jwt->payload_json, jwt->payload_len, "payload", &jwt->payload, err)) != 0)
+    if ((rc = parse_object(jwt->payload_json, jwt->payload_len, "payload", &arena, jwt->pm, jwt->pcap,
+                           &jwt->np, err)) != 0)
         goto fail;
-    if ((rc = check_claims(policy, jwt->header, jwt->payload, now, err)) != 0)
+    if ((rc = check_claims(policy, jwt, now, err)) != 0)
         goto fail;
     *out = jwt;
     return 0;
@@ -372,39 +405,39 @@ enum wsjwt_alg wsjwt_jwt_alg(const struct wsjwt_jwt *jwt)
     return jwt ? jwt->alg : WSJWT_ALG_UNKNOWN;
 }
 
-static int get(const json_t *obj, const char *name, const json_t **v)
+static int get(const struct wsjwt__jmember *m, size_t n, const char *name, const struct wsjwt__jmember **v)
 {
-    if (!obj || !name || !v)
+    if (!m || !name)
         return WSJWT_EINVAL;
-    *v = json_object_get(obj, name);
+    *v = wsjwt__json_get(m, n, name);
     return *v ? 0 : WSJWT_ENOENT;
 }
 
 int wsjwt_jwt_claim_string(const struct wsjwt_jwt *jwt, const char *name, const char **out)
 {
-    const json_t *v;
-    int rc = get(jwt ? jwt->payload : NULL, name, &v);
+    const struct wsjwt__jmember *v;
+    int rc = get(jwt ? jwt->pm : NULL, jwt ? jwt->np : 0, name, &v);
     if (rc || !out)
         return rc ? rc : WSJWT_EINVAL;
-    if (!json_is_string(v))
+    if (v->type != WSJWT__J_STRING)
         return WSJWT_EJWT_CLAIM_TYPE;
-    *out = json_string_value(v);
+    *out = v->str;
     return 0;
 }
 
 int wsjwt_jwt_claim_int(const struct wsjwt_jwt *jwt, const char *name, int64_t *out)
 {
-    const json_t *v;
-    int rc = get(jwt ? jwt->payload : NULL, name, &v);
+    const struct wsjwt__jmember *v;
+    int rc = get(jwt ? jwt->pm : NULL, jwt ? jwt->np : 0, name, &v);
     if (rc || !out)
         return rc ? rc : WSJWT_EINVAL;
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
+    if (v->type == WSJWT__J_INT) {
+        *out = v->num.i;
         return 0;
     }
     /* A real with no fraction (1.7e9) is an integer too, when it fits. */
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
+    if (v->type == WSJWT__J_REAL) {
+        double d = v->num.d;
         if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
             *out = (int64_t)d;
             return 0;
@@ -415,25 +448,25 @@ int wsjwt_jwt_claim_int(const struct wsjwt_jwt *jwt, const char *name, int64_t *
 
 int wsjwt_jwt_claim_bool(const struct wsjwt_jwt *jwt, const char *name, int *out)
 {
-    const json_t *v;
-    int rc = get(jwt ? jwt->payload : NULL, name, &v);
+    const struct wsjwt__jmember *v;
+    int rc = get(jwt ? jwt->pm : NULL, jwt ? jwt->np : 0, name, &v);
     if (rc || !out)
         return rc ? rc : WSJWT_EINVAL;
-    if (!json_is_boolean(v))
+    if (v->type != WSJWT__J_TRUE && v->type != WSJWT__J_FALSE)
         return WSJWT_EJWT_CLAIM_TYPE;
-    *out = json_is_true(v);
+    *out = v->type == WSJWT__J_TRUE;
     return 0;
 }
 
 int wsjwt_jwt_header_string(const struct wsjwt_jwt *jwt, const char *name, const char **out)
 {
-    const json_t *v;
-    int rc = get(jwt ? jwt->header : NULL, name, &v);
+    const struct wsjwt__jmember *v;
+    int rc = get(jwt ? jwt->hm : NULL, jwt ? jwt->nh : 0, name, &v);
     if (rc || !out)
         return rc ? rc : WSJWT_EINVAL;
-    if (!json_is_string(v))
+    if (v->type != WSJWT__J_STRING)
         return WSJWT_EJWT_CLAIM_TYPE;
-    *out = json_string_value(v);
+    *out = v->str;
     return 0;
 }
 

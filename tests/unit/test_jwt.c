@@ -790,6 +790,79 @@ static void test_required_and_typ(void **state)
     wsjwt_keyset_unref(set);
 }
 
+/* The verification path's JSON: escapes compared after unescaping, depth and
+ * member caps at N and N+1. */
+static void test_json_escapes_and_caps(void **state)
+{
+    const char *iss[] = {"joe"}, *aud[] = {"w\"s"};
+    struct wsjwt_policy_opts o = {
+        .algs = hs256, .n_algs = 1, .issuers = iss, .n_issuers = 1, .audiences = aud, .n_audiences = 1};
+    static const struct claim_case cases[] = {
+        {"{\"iss\":\"jo\\u0065\",\"aud\":[\"x\",\"w\\\"s\"]}", 0, 0, ""},
+        {"{\"\\u0069ss\":\"joe\",\"aud\":\"w\\u0022s\"}", 0, 0, ""},
+        {"{\"iss\":\"joe\",\"aud\":\"w\\\"s\",\"a\":1,\"\\u0061\":2}", 0, WSJWT_EJWT_DUPLICATE, "payload"},
+        {"{\"iss\":\"joe\",\"aud\":\"w\\\"s\",\"x\":{\"a\":1,\"b\":{\"c\":[{\"d\":1,\"d\":1}]}}}", 0,
+         WSJWT_EJWT_DUPLICATE, "payload"},
+        {"{\"iss\":\"joe\",\"aud\":\"w\\\"s\",\"s\":\"\\ud83d\\ude00\"}", 0, 0, ""},
+        {"{\"iss\":\"joe\",\"aud\":\"w\\\"s\",\"s\":\"\\ud83d\"}", 0, WSJWT_EJWT_JSON, "payload"},
+        {"{\"iss\":\"joe\",\"aud\":\"w\\\"s\",\"s\":\"\\ude00\"}", 0, WSJWT_EJWT_JSON, "payload"},
+        {"{\"iss\":\"joe\",\"aud\":\"w\\\"s\",\"n\":01}", 0, WSJWT_EJWT_JSON, "payload"},
+        {"{\"iss\":\"joe\",\"aud\":\"w\\\"s\",\"n\":1e999}", 0, WSJWT_EJWT_JSON, "payload"},
+        {"{\"iss\":\"joe\",\"aud\":\"w\\\"s\",\"n\":1e-999}", 0, 0, ""},
+        {"{\"iss\":\"joe\",\"aud\":\"w\\\"s\",\"t\":\"tab\there\"}", 0, WSJWT_EJWT_JSON, "payload"},
+    };
+    (void)state;
+    run_claims(&o, cases, sizeof(cases) / sizeof(cases[0]));
+
+    struct wsjwt_keyset *set = tu_secret_set(SECRET, NULL);
+    struct wsjwt_policy *p = tu_policy1(WSJWT_ALG_HS256);
+    struct wsjwt_jwt_error err;
+    struct wsjwt_jwt *j = NULL;
+    char pay[4096];
+    const char *str;
+    /* depth: the payload object is level 1; 32 levels pass, 33 do not */
+    for (int depth = 32; depth <= 33; depth++) {
+        size_t n = 0;
+        n += (size_t)sprintf(pay + n, "{\"a\":");
+        for (int d = 1; d < depth; d++)
+            pay[n++] = '[';
+        pay[n++] = '1';
+        for (int d = 1; d < depth; d++)
+            pay[n++] = ']';
+        strcpy(pay + n, "}");
+        char *t = tu_hs("SHA256", SECRET, 32, "{\"alg\":\"HS256\"}", pay);
+        assert_int_equal(tu_verify(p, set, t, 0, &err), depth == 32 ? 0 : WSJWT_EJWT_JSON);
+        free(t);
+    }
+    /* members: 256 pass, 257 do not */
+    for (int members = 256; members <= 257; members++) {
+        size_t n = 1;
+        pay[0] = '{';
+        for (int i = 0; i < members; i++)
+            n += (size_t)sprintf(pay + n, "%s\"%x\":1", i ? "," : "", i);
+        strcpy(pay + n, "}");
+        char *t = tu_hs("SHA256", SECRET, 32, "{\"alg\":\"HS256\"}", pay);
+        assert_int_equal(tu_verify(p, set, t, 0, &err), members == 256 ? 0 : WSJWT_EJWT_JSON);
+        free(t);
+    }
+    /* getters see unescaped strings */
+    char *t = tu_hs("SHA256", SECRET, 32, "{\"alg\":\"HS256\",\"kid\":\"k\\/1\"}",
+                    "{\"name\":\"fire\\ncamp\\u00e9\",\"r\":1.5,\"i\":1.7e9}");
+    assert_int_equal(wsjwt_jwt_verify(p, set, t, strlen(t), 0, &j, &err), 0);
+    assert_int_equal(wsjwt_jwt_claim_string(j, "name", &str), 0);
+    assert_string_equal(str, "fire\ncamp\xc3\xa9");
+    assert_int_equal(wsjwt_jwt_header_string(j, "kid", &str), 0);
+    assert_string_equal(str, "k/1");
+    int64_t v;
+    assert_int_equal(wsjwt_jwt_claim_int(j, "r", &v), WSJWT_EJWT_CLAIM_TYPE);
+    assert_int_equal(wsjwt_jwt_claim_int(j, "i", &v), 0);
+    assert_int_equal(v, 1700000000);
+    wsjwt_jwt_free(j);
+    free(t);
+    wsjwt_policy_free(p);
+    wsjwt_keyset_unref(set);
+}
+
 static void test_policy_refusals(void **state)
 {
     struct wsjwt_policy *p = NULL;
@@ -965,6 +1038,7 @@ int main(void)
         cmocka_unit_test(test_require_exp),
         cmocka_unit_test(test_iss_aud_sub),
         cmocka_unit_test(test_required_and_typ),
+        cmocka_unit_test(test_json_escapes_and_caps),
         cmocka_unit_test(test_policy_refusals),
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_sign),
