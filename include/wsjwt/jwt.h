@@ -60,7 +60,9 @@ struct wsjwt_key;
 struct wsjwt_keyset;
 
 /* An HMAC secret (copied; the copy is wiped on free). An empty secret is
- * WSJWT_EJWT_EMPTY_KEY. The HMAC contexts are keyed here, once. */
+ * WSJWT_EJWT_EMPTY_KEY; text holding a PEM block ("-----BEGIN ") is
+ * WSJWT_EJWT_KEY_TYPE: a public key is not a secret (load it with
+ * wsjwt_key_parse). The HMAC contexts are keyed here, once. */
 WSJWT_API int wsjwt_key_from_secret(const void *secret, size_t len, struct wsjwt_key **out);
 
 /* The kinds of key (JWK "kty"). */

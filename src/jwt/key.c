@@ -27,6 +27,15 @@ static int hmac_index(enum wsjwt_alg alg)
     }
 }
 
+static int looks_like_pem(const uint8_t *s, size_t n)
+{
+    static const char tag[] = "-----BEGIN ";
+    for (size_t i = 0; n >= sizeof(tag) - 1 && i <= n - (sizeof(tag) - 1); i++)
+        if (s[i] == '-' && memcmp(s + i, tag, sizeof(tag) - 1) == 0)
+            return 1;
+    return 0;
+}
+
 struct wsjwt_key *wsjwt__key_alloc(void)
 {
     struct wsjwt_key *k = calloc(1, sizeof(*k));
@@ -45,6 +54,10 @@ int wsjwt_key_from_secret(const void *secret, size_t len, struct wsjwt_key **out
     *out = NULL;
     if (!secret || len == 0)
         return WSJWT_EJWT_EMPTY_KEY; /* an empty HMAC key would let anyone sign */
+    /* A PEM key or certificate is public: used as an HMAC secret it lets
+     * anyone who has it sign (CVE-2015-9235 made by configuration). */
+    if (looks_like_pem(secret, len))
+        return WSJWT_EJWT_KEY_TYPE;
     if (!(k = wsjwt__key_alloc()))
         return WSJWT_ENOMEM;
     k->type = WSJWT_KEY_SECRET;

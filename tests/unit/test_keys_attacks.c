@@ -177,6 +177,23 @@ static void test_confusion_ec_pem(void **state)
     confusion(fx.ec_spki_pem, fx.ec_spki_len, fx.ec_spki_pem, fx.ec_spki_len);
 }
 
+/* A public key given as an HMAC secret is refused outright. */
+static void test_pem_as_secret_refused(void **state)
+{
+    struct wsjwt_key *k = NULL;
+    char *ws = malloc(fx.rsa_spki_len + 8);
+    (void)state;
+    assert_int_equal(wsjwt_key_from_secret(fx.rsa_spki_pem, fx.rsa_spki_len, &k), WSJWT_EJWT_KEY_TYPE);
+    assert_int_equal(wsjwt_key_from_secret(fx.rsa_pkcs1_pem, fx.rsa_pkcs1_len, &k), WSJWT_EJWT_KEY_TYPE);
+    sprintf(ws, "\r\n  %s", fx.ec_spki_pem);
+    assert_int_equal(wsjwt_key_from_secret(ws, strlen(ws), &k), WSJWT_EJWT_KEY_TYPE);
+    assert_null(k);
+    /* the dashes alone are not a PEM block */
+    assert_int_equal(wsjwt_key_from_secret("-----BEGIN-----xxxxxxxxxxxxxxxxxx", 33, &k), 0);
+    wsjwt_key_free(k);
+    free(ws);
+}
+
 /* An empty HMAC key can neither be built nor loaded; a token MACed with the
  * empty key does not verify under a real one. */
 static void test_empty_hmac_key(void **state)
@@ -584,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_confusion_rsa_der),
         cmocka_unit_test(test_confusion_rsa_jwk),
         cmocka_unit_test(test_confusion_ec_pem),
+        cmocka_unit_test(test_pem_as_secret_refused),
         cmocka_unit_test(test_empty_hmac_key),
         cmocka_unit_test(test_rs512_under_rs256_policy),
         cmocka_unit_test(test_ecdsa_der_signature),
