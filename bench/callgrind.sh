@@ -49,11 +49,10 @@ measure() {
     name=$1
     tag=$2
     shift 2
-    port=$("$lg" --free-port)
     out=$tmp/$name.$tag.cg
     case $name in
-    raw) set -- "$raw" --host 127.0.0.1 --port "$port" -- "$@" ;;
-    wsjwt) set -- "$wsjwt" serve --host 127.0.0.1 --port "$port" --mode echo $wsjwt_opts -- "$@" ;;
+    raw) set -- "$raw" --host 127.0.0.1 --port 0 -- "$@" ;;
+    wsjwt) set -- "$wsjwt" serve --host 127.0.0.1 --port 0 --mode echo $wsjwt_opts -- "$@" ;;
     esac
     # Split the server's command from the load generator's arguments at "--".
     cmd=""
@@ -67,7 +66,7 @@ measure() {
     srv_pid=$!
     srv_pids="$srv_pids $srv_pid"
     i=0
-    until grep -qi listening "$tmp/$name.$tag.out" "$tmp/$name.$tag.err" 2>/dev/null; do
+    until port=$(listening_port "$tmp/$name.$tag.out") && [ -n "$port" ]; do
         if ! kill -0 "$srv_pid" 2>/dev/null || [ $i -ge 600 ]; then
             echo "$tag: the server did not start: $(grep -v '^==' "$tmp/$name.$tag.err" | head -c 300 | tr '\n' ' ')" \
                 >>"$tmp/$name.why"

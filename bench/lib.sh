@@ -39,6 +39,12 @@ stop_all() {
 trap 'stop_all; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 
+# listening_port FILE...: the port of the first "listening ... HOST:PORT" line
+# (every server here is started on port 0 and says which port it got).
+listening_port() {
+    grep -hi listening "$@" 2>/dev/null | head -1 | sed -n 's/.*:\([0-9][0-9]*\)[^0-9]*$/\1/p'
+}
+
 # jget FILE KEY: a numeric field of loadgen's flat JSON line (empty if none).
 jget() {
     [ -s "$1" ] || return 0

@@ -58,11 +58,11 @@ fi
 # it cannot start.
 start_server() {
     name=$1
-    srv_port=$("$lg" --free-port)
+    srv_port=""
     out=$tmp/$name.out
     : >"$out"
     case $name in
-    raw) $pin_srv "$raw" --host 127.0.0.1 --port "$srv_port" >"$out" 2>"$tmp/$name.err" & ;;
+    raw) $pin_srv "$raw" --host 127.0.0.1 --port 0 >"$out" 2>"$tmp/$name.err" & ;;
     wsjwt)
         [ -x "$wsjwt" ] || {
             echo "$wsjwt missing" >"$tmp/$name.why"
@@ -73,11 +73,11 @@ start_server() {
                 >"$tmp/$name.why"
             return 1
         }
-        $pin_srv "$wsjwt" serve --host 127.0.0.1 --port "$srv_port" --mode "$srv_mode" $wsjwt_opts \
+        $pin_srv "$wsjwt" serve --host 127.0.0.1 --port 0 --mode "$srv_mode" $wsjwt_opts \
             >"$out" 2>"$tmp/$name.err" &
         ;;
     t1 | t2) # the scaling runs: not pinned, one or two event loops
-        "$wsjwt" serve --host 127.0.0.1 --port "$srv_port" --mode echo --threads "${name#t}" --log-level warn \
+        "$wsjwt" serve --host 127.0.0.1 --port 0 --mode echo --threads "${name#t}" --log-level warn \
             >"$out" 2>"$tmp/$name.err" &
         ;;
     node)
@@ -87,7 +87,7 @@ start_server() {
         }
         bc=""
         [ "$srv_mode" = echo ] || bc=--broadcast
-        $pin_srv node bench/peers/ws_jwt_echo.mjs "$srv_port" $bc >"$out" 2>"$tmp/$name.err" &
+        $pin_srv node bench/peers/ws_jwt_echo.mjs 0 $bc >"$out" 2>"$tmp/$name.err" &
         ;;
     esac
     srv_pid=$!
@@ -100,7 +100,8 @@ start_server() {
             echo "exited at start: $(head -c 300 "$tmp/$name.err" | tr '\n' ' ')" >"$tmp/$name.why"
             return 1
         fi
-        if grep -qi listening "$out" "$tmp/$name.err" 2>/dev/null; then
+        srv_port=$(listening_port "$out" "$tmp/$name.err")
+        if [ -n "$srv_port" ]; then
             eval "pid_$name=\$srv_pid port_$name=\$srv_port"
             return 0
         fi
