@@ -656,10 +656,13 @@ static void conn_close(struct lg *g, struct conn *c, int dead)
 
 static int conn_start(struct lg *g, struct conn *c, uint32_t idx)
 {
+    /* An upgrade worker that cannot even get a socket is retried by the
+     * sweep (C_FREE); an echo or idle connection is lost (C_DEAD). */
+    uint8_t lost = g->o.mode == MODE_UPGRADE ? C_FREE : C_DEAD;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         fail(g, E_CONNECT);
-        c->state = C_DEAD;
+        c->state = lost;
         return -1;
     }
     int one = 1;
@@ -683,7 +686,7 @@ static int conn_start(struct lg *g, struct conn *c, uint32_t idx)
         if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
             close(fd);
             fail(g, E_CONNECT);
-            c->state = C_DEAD;
+            c->state = lost;
             return -1;
         }
     }
