@@ -27,8 +27,9 @@
  * still unmasks every byte). Server pings are skipped, not answered (runs are
  * shorter than any server's ping interval).
  *
- * The decoder of server frames here is independent of src/ws on purpose: the
- * load generator must not share a bug with the server it checks.
+ * Client frames are built once by our encoder (src/ws/ws.h); the decoder of
+ * server frames here is independent of src/ws on purpose: the load generator
+ * must not share a decoding bug with the server it checks.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -49,6 +50,8 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "ws/ws.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24 /* linux/in.h, Linux 4.2 */
@@ -585,8 +588,7 @@ static int build_request(struct lg *g)
 static int build_frames(struct lg *g)
 {
     size_t s = g->o.size;
-    size_t hdr = 2 + (s < 126 ? 0 : s < 65536 ? 2 : 8) + 4;
-    g->fsize = hdr + s;
+    g->fsize = wsjwt__ws_frame_size(s, 1);
     size_t v = FRAMES_BUDGET / g->fsize;
     g->variants = (uint32_t)(v < 1 ? 1 : v > 256 ? 256 : v);
     g->pattern = malloc(s + g->variants);
@@ -609,24 +611,13 @@ static int build_frames(struct lg *g)
             x ^= x << 5;
             key[j] = (uint8_t)x;
         }
-        size_t p = 0;
-        f[p++] = (uint8_t)(0x80u | (g->o.text ? 0x1u : 0x2u));
-        if (s < 126) {
-            f[p++] = (uint8_t)(0x80u | s);
-        } else if (s < 65536) {
-            f[p++] = 0x80u | 126u;
-            f[p++] = (uint8_t)(s >> 8);
-            f[p++] = (uint8_t)s;
-        } else {
-            f[p++] = 0x80u | 127u;
-            for (int sh = 56; sh >= 0; sh -= 8)
-                f[p++] = (uint8_t)((uint64_t)s >> sh);
-        }
-        memcpy(f + p, key, 4);
-        p += 4;
-        const uint8_t *pl = g->pattern + k;
-        for (size_t i = 0; i < s; i++)
-            f[p + i] = pl[i] ^ key[i & 3];
+        /* The frames come from our own encoder (src/ws); what the servers
+         * send back is checked by this file's own decoder. */
+        size_t written = 0;
+        unsigned first = WSJWT__WS_FIN | (g->o.text ? WSJWT__WS_TEXT : WSJWT__WS_BINARY);
+        if (wsjwt__ws_write_frame(f, g->fsize, first, g->pattern + k, s, key, &written) != 0 ||
+            written != g->fsize)
+            return -1;
     }
     return 0;
 }
@@ -1540,7 +1531,7 @@ int main(int argc, char **argv)
     g->ep = epoll_create1(EPOLL_CLOEXEC);
     if (!g->c || !g->ts_all || !g->rbuf || !g->dirty || !g->bcount || g->ep < 0 || build_request(g) < 0 ||
         build_frames(g) < 0) {
-        fprintf(stderr, "loadgen: out of memory\n");
+        fprintf(stderr, "loadgen: out of memory (or a frame the encoder refused)\n");
         return 1;
     }
     for (uint32_t i = 0; i < g->nconn; i++) {
