@@ -115,6 +115,11 @@ struct wsjwt_client_opts {
     size_t max_send_queue;       /* 0: 4 MiB; past it send returns WSJWT_EBACKPRESSURE */
     uint64_t connect_timeout_ms; /* resolve + connect + upgrade; 0: 10 s */
     uint64_t close_timeout_ms;   /* wait for the server's close after ours; 0: 5 s */
+    int bench_raw_echo;          /* BENCHMARKS ONLY, never for a real server: the peer is a
+                                    byte echo (bench/raw_echo, the loopback floor). The
+                                    request carries RFC 6455's sample key (the echo's fixed
+                                    Accept matches) and frames that come back masked are
+                                    required, not refused. */
     struct wsjwt_client_callbacks cb;
     void *user;
 };

@@ -144,3 +144,33 @@ test('usage errors exit 2', async () => {
     assert.equal(r.code, 2, args.join(' '));
   }
 });
+
+test('--raw-echo drives bench/raw_echo (the loopback floor); without it the strict client refuses it', async (t) => {
+  const path = await import('node:path');
+  const fs = await import('node:fs');
+  const raw = path.join(process.env.WSJWT_BUILD_DIR ?? '', 'bench', 'raw_echo');
+  if (!process.env.WSJWT_BUILD_DIR || !fs.existsSync(raw)) return t.skip('bench/raw_echo not built');
+  const p = spawn(raw, ['--host', '127.0.0.1', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const port = await new Promise((resolve, reject) => {
+      let out = '';
+      p.stdout.on('data', (d) => {
+        out += d;
+        const m = /listening .*:(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      p.on('exit', () => reject(new Error('raw_echo exited')));
+    });
+    const url = `ws://127.0.0.1:${port}/`;
+    let r = await bench([url, '--raw-echo', '--binary', '--connections', '4', '--in-flight', '4', ...SHORT]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.errors, 0);
+    assert.ok(r.json.messages > 100);
+    // a real client refuses the echo's fixed Accept (and would refuse its masked frames)
+    r = await bench([url, '--connections', '2', ...SHORT]);
+    assert.equal(r.code, 1);
+    assert.equal(r.json.errors_by_kind.handshake, 2, JSON.stringify(r.json));
+  } finally {
+    p.kill('SIGTERM');
+  }
+});

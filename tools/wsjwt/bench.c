@@ -131,7 +131,7 @@ struct opts {
     enum mode mode;
     uint32_t conns, inflight, threads, sources, expect;
     size_t size;
-    int binary, json;
+    int binary, json, raw_echo;
     double duration, warmup, rate, timeout;
 };
 
@@ -418,6 +418,7 @@ static void start_conn(struct worker *w, struct bconn *bc)
         .max_message = b->o.size > (1u << 20) ? b->o.size : 0,
         .connect_timeout_ms = (uint64_t)(b->o.timeout * 1000.0),
         .close_timeout_ms = 2000,
+        .bench_raw_echo = b->o.raw_echo,
         .cb = {on_open, on_message, NULL, on_error, on_close},
         .user = bc,
     };
@@ -503,7 +504,8 @@ static void on_wake(uv_async_t *a)
                 continue;
             if (b->o.mode == M_IDLE && bc->open && !bc->checked)
                 count_error(w, E_NOREPLY);
-            if (bc->open && wsjwt_client_close(bc->c, 1000, NULL) == 0)
+            /* A byte echo only echoes our close: abort instead of waiting. */
+            if (bc->open && !b->o.raw_echo && wsjwt_client_close(bc->c, 1000, NULL) == 0)
                 continue;
             wsjwt_client_free(bc->c); /* still connecting, or closing already */
             bc->c = NULL;
@@ -593,6 +595,8 @@ static void help(FILE *out)
           "  --expect-status S   upgrade: the status every upgrade must get (101; 401 for\n"
           "                      refused tokens)\n"
           "  --timeout S         connect + upgrade limit per connection (10)\n"
+          "  --raw-echo          the server is a byte echo (bench/raw_echo, the loopback\n"
+          "                      floor): our masked frames come back and are checked\n"
           "  --json              one JSON object on stdout\n\n",
           out);
     tokenopts_help(out);
@@ -639,6 +643,12 @@ static int parse(int argc, char **argv, struct bench *b)
         }
         if ((r = opt_flag(CMD, argv, &i, "--binary")) != OPT_UNKNOWN) {
             o->binary = 1;
+            if (r == OPT_ERROR)
+                return EXIT_USAGE;
+            continue;
+        }
+        if ((r = opt_flag(CMD, argv, &i, "--raw-echo")) != OPT_UNKNOWN) {
+            o->raw_echo = 1;
             if (r == OPT_ERROR)
                 return EXIT_USAGE;
             continue;
