@@ -82,7 +82,8 @@ enum wsjwt_key_type {
  * modulus >= 2048 bits: WSJWT_EJWT_WEAK_KEY below). Encrypted private keys
  * are not supported. Returns 0, WSJWT_EJWT_KEY_FORMAT (not a key we read),
  * WSJWT_EJWT_WEAK_KEY, WSJWT_EJWT_EMPTY_KEY, WSJWT_EUNSUPPORTED (a curve or
- * type we do not support), WSJWT_ENOMEM. */
+ * type we do not support), WSJWT_ETOOBIG (over WSJWT_KEY_MAX_TEXT),
+ * WSJWT_ENOMEM. */
 WSJWT_API int wsjwt_key_parse(const void *data, size_t len, struct wsjwt_key **out);
 
 /* A key set from text: a JWKS ({"keys":[...]}: every key, keys of unknown
@@ -150,6 +151,11 @@ WSJWT_API size_t wsjwt_keyset_count(const struct wsjwt_keyset *set);
 
 /* The i-th key (borrowed), or NULL past the end. */
 WSJWT_API const struct wsjwt_key *wsjwt_keyset_get(const struct wsjwt_keyset *set, size_t i);
+
+/* Largest text wsjwt_key_parse reads (a PEM, DER or JWK), and largest text
+ * wsjwt_keyset_parse reads (a JWKS): WSJWT_ETOOBIG past them. */
+#define WSJWT_KEY_MAX_TEXT    (256 * 1024)
+#define WSJWT_KEYSET_MAX_TEXT (1024 * 1024)
 
 /* At most this many keys in a set (wsjwt_keyset_add: WSJWT_ETOOBIG), and at
  * most this many candidate keys tried for a token without kid. */

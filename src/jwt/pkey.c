@@ -28,8 +28,6 @@
 #define MIN_RSA_BITS 2048
 /* Moduli above 8192 bits would make signatures longer than WSJWT__MAX_SIG. */
 #define MAX_RSA_BITS 8192
-/* A PEM or JWK text larger than this is not a key (a JWKS may be larger). */
-#define MAX_KEY_TEXT (256 * 1024)
 
 /* ---- sign and verify ----------------------------------------------------- */
 
@@ -712,7 +710,7 @@ static int parse_one(const char *data, size_t len, json_t **jwks, struct wsjwt_k
     *out = NULL;
     if (!data || len == 0)
         return WSJWT_EJWT_KEY_FORMAT;
-    if (len > MAX_KEY_TEXT && !jwks)
+    if (len > (jwks ? (size_t)WSJWT_KEYSET_MAX_TEXT : (size_t)WSJWT_KEY_MAX_TEXT))
         return WSJWT_ETOOBIG;
     switch (detect(data, len, &skip)) {
     case FMT_JSON: {

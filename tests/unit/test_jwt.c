@@ -845,6 +845,17 @@ static void test_json_escapes_and_caps(void **state)
         assert_int_equal(tu_verify(p, set, t, 0, &err), members == 256 ? 0 : WSJWT_EJWT_JSON);
         free(t);
     }
+    /* header members: 32 pass, 33 do not */
+    for (int members = 32; members <= 33; members++) {
+        char hdr[1024];
+        size_t n = (size_t)sprintf(hdr, "{\"alg\":\"HS256\"");
+        for (int i = 1; i < members; i++)
+            n += (size_t)sprintf(hdr + n, ",\"h%d\":%d", i, i);
+        strcpy(hdr + n, "}");
+        char *t = tu_hs("SHA256", SECRET, 32, hdr, "{}");
+        assert_int_equal(tu_verify(p, set, t, 0, &err), members == 32 ? 0 : WSJWT_EJWT_JSON);
+        free(t);
+    }
     /* getters see unescaped strings */
     char *t = tu_hs("SHA256", SECRET, 32, "{\"alg\":\"HS256\",\"kid\":\"k\\/1\"}",
                     "{\"name\":\"fire\\ncamp\\u00e9\",\"r\":1.5,\"i\":1.7e9}");

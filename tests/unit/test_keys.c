@@ -537,6 +537,41 @@ static void test_okp_mismatched_x(void **state)
     assert_int_equal(wsjwt_key_parse(bad, strlen(bad), &k), WSJWT_EJWT_KEY_FORMAT);
 }
 
+/* Text caps at N and N+1: N bytes are read (and refused as not a key), N+1
+ * are refused unread. */
+static void test_text_caps(void **state)
+{
+    size_t n = WSJWT_KEYSET_MAX_TEXT + 1;
+    char *big = malloc(n);
+    struct wsjwt_key *k = NULL;
+    struct wsjwt_keyset *set = NULL;
+    (void)state;
+    memset(big, ' ', n);
+    big[0] = '{';
+    assert_int_equal(wsjwt_key_parse(big, WSJWT_KEY_MAX_TEXT, &k), WSJWT_EJWT_KEY_FORMAT);
+    assert_int_equal(wsjwt_key_parse(big, WSJWT_KEY_MAX_TEXT + 1, &k), WSJWT_ETOOBIG);
+    assert_int_equal(wsjwt_keyset_parse(big, WSJWT_KEYSET_MAX_TEXT, &set), WSJWT_EJWT_KEY_FORMAT);
+    assert_int_equal(wsjwt_keyset_parse(big, WSJWT_KEYSET_MAX_TEXT + 1, &set), WSJWT_ETOOBIG);
+    free(big);
+    /* a JWKS of WSJWT_KEYSET_MAX_KEYS keys loads; one more does not */
+    for (int extra = 0; extra <= 1; extra++) {
+        size_t cap = 64 * (WSJWT_KEYSET_MAX_KEYS + 2), o = 0;
+        char *text = malloc(cap);
+        o += (size_t)sprintf(text, "{\"keys\":[");
+        for (int i = 0; i < WSJWT_KEYSET_MAX_KEYS + extra; i++)
+            o += (size_t)sprintf(text + o, "%s{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"kid\":\"%d\"}",
+                                 i ? "," : "", i);
+        strcpy(text + o, "]}");
+        int rc = wsjwt_keyset_parse(text, strlen(text), &set);
+        assert_int_equal(rc, extra ? WSJWT_ETOOBIG : 0);
+        if (!rc)
+            assert_int_equal(wsjwt_keyset_count(set), WSJWT_KEYSET_MAX_KEYS);
+        wsjwt_keyset_unref(set);
+        set = NULL;
+        free(text);
+    }
+}
+
 /* ---- JWKS ---------------------------------------------------------------------- */
 
 static void test_jwks(void **state)
@@ -757,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_format_refusals),
         cmocka_unit_test(test_invalid_ec_point),
         cmocka_unit_test(test_okp_mismatched_x),
+        cmocka_unit_test(test_text_caps),
         cmocka_unit_test(test_jwks),
         cmocka_unit_test(test_jwk_alg_use_keyops),
         cmocka_unit_test(test_oct_jwk),
