@@ -222,11 +222,16 @@ struct wsjwt_jwt_error {
 
 struct wsjwt_jwt;
 
-/* Verifies a compact JWS: structure, encoding, JSON (duplicate members
- * rejected), alg against the policy and the key's type, signature, then the
- * claims at time `now`. On success *out is a new token object (free it with
- * wsjwt_jwt_free). On failure returns the code, fills *err when non-NULL, and
- * leaves *out NULL. Thread-safe for a shared policy and key set. */
+/* Verifies a compact JWS: size, structure, strict base64url, header JSON
+ * (duplicate members refused at any depth; at most 32 levels and 256 members
+ * per object, 32 in the header), alg against the policy, crit, key selection
+ * by kid and key type, signature, payload JSON, then the claims at time `now`
+ * (docs/library-jwt.md gives the exact rules). Header members naming keys
+ * (jwk, jku, x5u, x5c) are never used. On success returns 0 and *out is a new
+ * token object (free it with wsjwt_jwt_free). On failure returns one of the
+ * WSJWT_EJWT_* codes (or WSJWT_EINVAL, WSJWT_ENOMEM, WSJWT_ECRYPTO), fills *err
+ * when non-NULL (err->code is the same code), and leaves *out NULL.
+ * Thread-safe for a shared policy and key set. */
 WSJWT_API int wsjwt_jwt_verify(const struct wsjwt_policy *policy, const struct wsjwt_keyset *keys,
                                const char *token, size_t len, int64_t now, struct wsjwt_jwt **out,
                                struct wsjwt_jwt_error *err);
