@@ -9,7 +9,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "jwt/json.h"
 #include "jwt_test_util.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef" /* 32 bytes: HS256 strength */
@@ -874,6 +877,70 @@ static void test_json_escapes_and_caps(void **state)
     wsjwt_keyset_unref(set);
 }
 
+/* Every prefix of a token, and of JSON texts, placed so that its last byte is
+ * the last readable byte before a PROT_NONE page: any over-read faults. */
+static void test_no_overread(void **state)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct wsjwt_keyset *set = tu_secret_set(SECRET, NULL);
+    const char *iss[] = {"joe"}, *aud[] = {"api"};
+    struct wsjwt_policy_opts o = {.algs = hs256,
+                                  .n_algs = 1,
+                                  .issuers = iss,
+                                  .n_issuers = 1,
+                                  .audiences = aud,
+                                  .n_audiences = 1,
+                                  .typ = "JWT",
+                                  .max_age = 100};
+    struct wsjwt_policy *p = NULL;
+    static const char *const json[] = {
+        "{\"iss\":\"joe\",\"aud\":[\"x\",\"api\"],\"iat\":1.5e3,\"n\":-12,\"s\":\"\\ud83d\\ude00\\n\",\"o\":{"
+        "\"a\":[true,false,null]}}",
+        "{\"k\":\"\xf0\x9f\x98\x80\xc3\xa9\"}",
+    };
+    (void)state;
+    assert_true(map != MAP_FAILED);
+    assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
+    assert_int_equal(wsjwt_policy_new(&o, &p), 0);
+    char *t = tu_hs("SHA256", SECRET, 32, "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"k\"}", json[0]);
+    size_t n = strlen(t);
+    for (size_t len = 0; len <= n; len++) {
+        char *at = map + page - len;
+        memcpy(at, t, len);
+        struct wsjwt_jwt *j = NULL;
+        int rc = wsjwt_jwt_verify(p, set, at, len, 1500, &j, NULL);
+        assert_int_equal(rc == 0, len == n);
+        wsjwt_jwt_free(j);
+    }
+    for (size_t k = 0; k < sizeof(json) / sizeof(json[0]); k++) {
+        size_t jl = strlen(json[k]);
+        for (size_t len = 0; len <= jl; len++) {
+            struct wsjwt__jmember m[16];
+            char arena[256];
+            size_t cnt;
+            int limit;
+            char *at = map + page - len;
+            memcpy(at, json[k], len);
+            int rc = wsjwt__json_parse_object(at, len, arena, m, 16, &cnt, &limit);
+            assert_int_equal(rc == 0, len == jl);
+            if (rc == 0) {
+                const struct wsjwt__jmember *a = wsjwt__json_get(m, cnt, "aud");
+                size_t pos = 0;
+                int type, seen = 0;
+                char buf[64];
+                while (a && wsjwt__json_array_next(a, &pos, &type, buf))
+                    seen++;
+                assert_int_equal(seen, a ? 2 : 0);
+            }
+        }
+    }
+    free(t);
+    wsjwt_policy_free(p);
+    wsjwt_keyset_unref(set);
+    munmap(map, 2 * page);
+}
+
 static void test_policy_refusals(void **state)
 {
     struct wsjwt_policy *p = NULL;
@@ -1050,6 +1117,7 @@ int main(void)
         cmocka_unit_test(test_iss_aud_sub),
         cmocka_unit_test(test_required_and_typ),
         cmocka_unit_test(test_json_escapes_and_caps),
+        cmocka_unit_test(test_no_overread),
         cmocka_unit_test(test_policy_refusals),
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_sign),
