@@ -94,6 +94,7 @@ extern "C" {
     X(EHTTP_RESPONSE, -214, 0, 0, "malformed HTTP response")                                                 \
     X(EHTTP_REFUSED, -215, 403, 0, "refused by the application")                                             \
     X(EHTTP_PROTOCOL, -216, 0, 0, "invalid subprotocol in response")                                         \
+    X(EHTTP_EXTENSION, -217, 0, 0, "invalid extension in response")                                          \
     /* WebSocket frames (RFC 6455 5, 7) */                                                                   \
     X(EWS_PROTOCOL, -300, 0, 1002, "protocol error")                                                         \
     X(EWS_UNMASKED, -301, 0, 1002, "client frame not masked")                                                \
