@@ -26,7 +26,8 @@ function wsjwt(args, { env = {}, input } = {}) {
     encoding: 'utf8',
     timeout: 10000,
   });
-  if (r.error) throw r.error;
+  // EPIPE: the CLI exited (a usage error) before reading the input we offered.
+  if (r.error && r.error.code !== 'EPIPE') throw r.error;
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -302,6 +303,11 @@ test('secret sources: env name, file, --secret, base64', () => {
     writeFileSync(file, SECRET + '\n');
     r = wsjwt(['verify', '--secret-file', file, token], { env: { JWT_SECRET: 'wrong' } });
     assert.equal(r.code, 0, r.err);
+    r = wsjwt(['verify', '--secret-file', '-', token], { env: { JWT_SECRET: 'wrong' }, input: SECRET });
+    assert.equal(r.code, 0, r.err);
+    r = wsjwt(['verify', '--secret-file', '-'], { input: SECRET });
+    assert.equal(r.code, 2);
+    assert.match(r.err, /stdin/);
     r = wsjwt(['verify', '--secret-file', join(dir, 'missing'), token]);
     assert.equal(r.code, 2);
     assert.match(r.err, /--secret-file/);

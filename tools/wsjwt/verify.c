@@ -127,6 +127,10 @@ int cmd_verify(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!token_arg || strcmp(token_arg, "-") == 0) {
+        if (ko.secret_file && strcmp(ko.secret_file, "-") == 0) {
+            fprintf(stderr, CMD ": --secret-file - and the token cannot both come from stdin\n");
+            return EXIT_USAGE;
+        }
         if (read_file_capped(CMD, "stdin", "-", STDIN_CAP, &buf, &len) != 0)
             return EXIT_USAGE;
         token = buf;
