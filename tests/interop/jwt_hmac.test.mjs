@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
@@ -409,5 +409,23 @@ test('keygen HS*: a random secret of the hash size, usable by wsjwt and Node', (
     assert.equal(jwt.verify(t, sa).k, 1);
     const t2 = wsjwtSign(['--alg', alg, '--secret-base64'], { env: { JWT_SECRET: sa } });
     jwt.verify(t2, Buffer.from(sa, 'base64url'));
+  }
+  // --out: the secret goes to PREFIX.secret (0600), never over an existing file.
+  const dir = mkdtempSync(join(tmpdir(), 'wsjwt-keygen-'));
+  try {
+    const prefix = join(dir, 'dev');
+    const r = wsjwt(['keygen', '--alg', 'HS256', '--out', prefix]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, '');
+    assert.equal(statSync(`${prefix}.secret`).mode & 0o777, 0o600);
+    const text = readFileSync(`${prefix}.secret`, 'utf8');
+    assert.match(text, /^[A-Za-z0-9_-]{43}\n$/);
+    const t = wsjwtSign(['--secret-file', `${prefix}.secret`, '--claim', 'k=2'], { env: { JWT_SECRET: '' } });
+    assert.equal(jwt.verify(t, text.trim()).k, 2);
+    const again = wsjwt(['keygen', '--alg', 'HS256', '--out', prefix]);
+    assert.equal(again.code, 1);
+    assert.equal(readFileSync(`${prefix}.secret`, 'utf8'), text);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
