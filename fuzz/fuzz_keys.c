@@ -9,11 +9,32 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The codes the loaders document. */
+static void check_code(int rc)
+{
+    switch (rc) {
+    case 0:
+    case WSJWT_EJWT_KEY_FORMAT:
+    case WSJWT_EJWT_WEAK_KEY:
+    case WSJWT_EJWT_EMPTY_KEY:
+    case WSJWT_EJWT_KEY_TYPE: /* an oct JWK whose k is a PEM block */
+    case WSJWT_EUNSUPPORTED:
+    case WSJWT_ETOOBIG:
+    case WSJWT_ENOMEM:
+    case WSJWT_ECRYPTO:
+        return;
+    default:
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct wsjwt_key *k = NULL;
     struct wsjwt_keyset *set = NULL;
-    if (wsjwt_key_parse(data, size, &k) == 0) {
+    int rc = wsjwt_key_parse(data, size, &k);
+    check_code(rc);
+    if (rc == 0) {
         char *s = NULL;
         if (wsjwt_key_public_jwk(k, &s, NULL) == 0) {
             struct wsjwt_key *again = NULL;
@@ -24,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         wsjwt_key_free(k);
     }
-    if (wsjwt_keyset_parse(data, size, &set) == 0) {
+    check_code(rc = wsjwt_keyset_parse(data, size, &set));
+    if (rc == 0) {
         char *jwks = NULL;
         size_t pub = 0;
         for (size_t i = 0; i < wsjwt_keyset_count(set); i++)

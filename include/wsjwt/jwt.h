@@ -83,6 +83,7 @@ enum wsjwt_key_type {
  * are not supported. Returns 0, WSJWT_EJWT_KEY_FORMAT (not a key we read),
  * WSJWT_EJWT_WEAK_KEY, WSJWT_EJWT_EMPTY_KEY, WSJWT_EUNSUPPORTED (a curve or
  * type we do not support), WSJWT_ETOOBIG (over WSJWT_KEY_MAX_TEXT),
+ * WSJWT_EJWT_KEY_TYPE (an "oct" JWK whose k is a PEM block), WSJWT_ECRYPTO,
  * WSJWT_ENOMEM. */
 WSJWT_API int wsjwt_key_parse(const void *data, size_t len, struct wsjwt_key **out);
 

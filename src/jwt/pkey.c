@@ -639,7 +639,7 @@ static int key_from_jwk(const json_t *jwk, struct wsjwt_key **out)
             rc = adopt(pkey, &k);
     }
     if (rc)
-        return rc;
+        return rc == WSJWT_ENOENT ? WSJWT_EJWT_KEY_FORMAT : rc; /* a required member is missing */
     k->uses = uses;
     if (alg) {
         /* An alg we do not know (RSA-OAEP, ES256K...) or one that does not fit
