@@ -210,10 +210,11 @@ static int load_secret(const struct keyopts *o, unsigned char **buf, size_t *len
         if (read_file_capped(o->cmd, "--secret-file", o->secret_file, KEY_FILE_CAP, &raw, &raw_len) != 0)
             return -1;
         /* `echo secret > file` adds a newline nobody means as key material. */
-        if (raw_len > 0 && raw[raw_len - 1] == '\n')
+        if (raw_len > 0 && raw[raw_len - 1] == '\n') {
             raw[--raw_len] = '\0';
-        if (raw_len > 0 && raw[raw_len - 1] == '\r')
-            raw[--raw_len] = '\0';
+            if (raw_len > 0 && raw[raw_len - 1] == '\r')
+                raw[--raw_len] = '\0';
+        }
         info->source = "--secret-file";
     } else if (o->secret || env) {
         const char *s = o->secret;

@@ -98,6 +98,18 @@ static json_t *claim_value(const char *v)
     return j ? j : json_string(v);
 }
 
+/* Sets one claim; jansson refuses names and strings that are not UTF-8
+ * (json_string gives NULL, json_object_set_new fails): a usage error that
+ * names the option, never a claim silently dropped. Takes `v`. */
+static int set_claim(json_t *p, const char *option, const char *name, json_t *v)
+{
+    if (!v || json_object_set_new(p, name, v) != 0) {
+        fprintf(stderr, CMD ": %s: the claim name and value must be valid UTF-8\n", option);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 struct sign_args {
     const char *payload;
     const char *claims[MAX_CLAIMS];
@@ -216,19 +228,22 @@ static int build_payload(const struct sign_args *a, char **out)
         }
         memcpy(name, c, n);
         name[n] = '\0';
-        json_object_set_new(p, name, claim_value(eq + 1));
+        rc = set_claim(p, "--claim", name, claim_value(eq + 1));
     }
     if (rc == 0 && a->sub)
-        json_object_set_new(p, "sub", json_string(a->sub));
+        rc = set_claim(p, "--sub", "sub", json_string(a->sub));
     if (rc == 0 && a->iss)
-        json_object_set_new(p, "iss", json_string(a->iss));
+        rc = set_claim(p, "--iss", "iss", json_string(a->iss));
     if (rc == 0 && a->n_auds == 1)
-        json_object_set_new(p, "aud", json_string(a->auds[0]));
+        rc = set_claim(p, "--aud", "aud", json_string(a->auds[0]));
     if (rc == 0 && a->n_auds > 1) {
         json_t *arr = json_array();
-        for (size_t k = 0; k < a->n_auds; k++)
-            json_array_append_new(arr, json_string(a->auds[k]));
-        json_object_set_new(p, "aud", arr);
+        for (size_t k = 0; arr && k < a->n_auds; k++)
+            if (json_array_append_new(arr, json_string(a->auds[k])) != 0) {
+                json_decref(arr);
+                arr = NULL;
+            }
+        rc = set_claim(p, "--aud", "aud", arr);
     }
     if (rc == 0) {
         *out = json_dumps(p, JSON_COMPACT);
