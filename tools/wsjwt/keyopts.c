@@ -533,7 +533,7 @@ void policyopts_help(FILE *out)
           "  --require CLAIM     CLAIM must be present (repeatable; --require exp refuses tokens\n"
           "                      that never expire)\n"
           "  --leeway DUR        clock skew tolerated for exp, nbf and iat (default 0)\n"
-          "  --max-age DUR       iat is required and must be at most DUR old\n",
+          "  --max-age DUR       iat is required and the token must be younger than DUR\n",
           out);
 }
 
