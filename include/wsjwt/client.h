@@ -120,6 +120,12 @@ struct wsjwt_client_opts {
                                     request carries RFC 6455's sample key (the echo's fixed
                                     Accept matches) and frames that come back masked are
                                     required, not refused. */
+    int deflate;                 /* offer permessage-deflate (RFC 7692): 1 as browsers do
+                                    ("permessage-deflate; client_max_window_bits"), 2 also
+                                    asking for no context takeover both ways; 0: no offer.
+                                    An answer we did not offer room for fails the upgrade
+                                    with WSJWT_EHTTP_EXTENSION. */
+    size_t deflate_threshold;    /* messages shorter than this go uncompressed; 0: all */
     struct wsjwt_client_callbacks cb;
     void *user;
 };

@@ -23,6 +23,8 @@
 
 #include "client/internal.h"
 #include "http/http.h"
+#include "ws/deflate.h"
+#include "ws/utf8.h"
 #include "ws/ws.h"
 
 #if defined(__linux__) && !defined(IP_BIND_ADDRESS_NO_PORT)
@@ -94,6 +96,14 @@ struct wsjwt_client {
     size_t max_message, max_head, max_send_queue;
     uint64_t connect_timeout_ms, close_timeout_ms;
     char *protocol; /* selected */
+    int deflate;    /* what we offer (opts.deflate) */
+    size_t deflate_threshold;
+    /* permessage-deflate, once the server accepted it: the streams and the
+     * buffer messages are (de)compressed into. NULL otherwise. */
+    struct client_pmd {
+        struct wsjwt__pmd_ctx ctx;
+        struct wsjwt__pmd_buf buf;
+    } * pmd;
 
     /* receive */
     struct buf rbuf;
@@ -180,6 +190,11 @@ static void maybe_release(struct wsjwt_client *c)
     free_secret(c->token);
     free(c->bind_address);
     free(c->protocol);
+    if (c->pmd) {
+        wsjwt__pmd_ctx_free(&c->pmd->ctx);
+        wsjwt__pmd_buf_free(&c->pmd->buf);
+        free(c->pmd);
+    }
     buf_free(&c->rbuf);
     buf_free(&c->msg);
     buf_free(&c->out);
@@ -644,9 +659,23 @@ static long rx_handshake(struct wsjwt_client *c)
         fail(c, rc, &r, 0);
         return -1;
     }
-    if (wr.extensions) { /* nothing offered: an extension answer is a violation */
+    if (wr.extensions && !c->deflate) { /* nothing offered: an extension answer is a violation */
         fail(c, WSJWT_EHTTP_RESPONSE, NULL, 0);
         return -1;
+    }
+    if (wr.extensions) {
+        struct wsjwt__pmd_params pp;
+        rc = wsjwt__pmd_client_check(wr.extensions, wr.extensions_len, c->deflate == 2, &pp);
+        if (rc < 0) {
+            fail(c, rc, NULL, 0);
+            return -1;
+        }
+        if (!(c->pmd = calloc(1, sizeof(*c->pmd)))) {
+            fail(c, WSJWT_ENOMEM, NULL, 0);
+            return -1;
+        }
+        wsjwt__pmd_ctx_from_params(&c->pmd->ctx, &pp, 0);
+        c->wcfg.allow_rsv1 = 1; /* RFC 7692 6: RSV1 marks compressed messages now */
     }
     if (wr.protocol) {
         c->protocol = dup_n(wr.protocol, wr.protocol_len);
@@ -707,6 +736,22 @@ static int on_control(struct wsjwt_client *c, const struct wsjwt__ws_event *ev)
     return 0;
 }
 
+/* A compressed message assembled in c->msg: inflated under the message cap
+ * (RFC 7692 7.2.2), text checked as UTF-8 after inflating, delivered. */
+static int inflate_message(struct wsjwt_client *c, int binary)
+{
+    struct wsjwt__pmd_buf *out = &c->pmd->buf;
+    out->len = 0;
+    int rc = wsjwt__pmd_ctx_inflate(&c->pmd->ctx, c->msg.p, c->msg.len, c->max_message, out);
+    if (rc == 0 && !binary && !wsjwt__utf8_valid(out->data, out->len))
+        rc = WSJWT_EWS_UTF8;
+    if (rc == 0)
+        deliver(c, binary, out->data, out->len);
+    if (out->cap > KEEP_OUT)
+        wsjwt__pmd_buf_free(out);
+    return rc;
+}
+
 static void rx_frames(struct wsjwt_client *c, size_t off)
 {
     uint8_t *in = c->rbuf.p;
@@ -731,7 +776,7 @@ static void rx_frames(struct wsjwt_client *c, size_t off)
             continue;
         }
         int binary = ev.opcode == WSJWT__WS_BINARY;
-        if ((ev.flags & (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) ==
+        if ((ev.flags & (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST | WSJWT__WS_COMPRESSED)) ==
             (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) {
             deliver(c, binary, ev.data, ev.len); /* whole in the buffer: in place */
             continue;
@@ -747,7 +792,14 @@ static void rx_frames(struct wsjwt_client *c, size_t off)
             memcpy(c->msg.p + c->msg.len, ev.data, ev.len);
             c->msg.len += ev.len;
         }
-        if (ev.flags & WSJWT__WS_MSG_LAST) {
+        if ((ev.flags & WSJWT__WS_MSG_LAST) && (ev.flags & WSJWT__WS_COMPRESSED)) {
+            rc = inflate_message(c, binary);
+            c->msg.len = 0;
+            if (rc) {
+                fail(c, rc, NULL, 0);
+                return;
+            }
+        } else if (ev.flags & WSJWT__WS_MSG_LAST) {
             deliver(c, binary, c->msg.p, c->msg.len);
             c->msg.len = 0;
             if (c->msg.cap > KEEP_OUT)
@@ -904,6 +956,7 @@ static int build_request(struct wsjwt_client *c, const struct wsjwt_client_opts 
         .target = (const char *)target.p,
         .key = c->key,
         .protocols = protos.len ? (const char *)protos.p : NULL,
+        .extensions = o->deflate ? wsjwt__pmd_client_offer(o->deflate == 2) : NULL,
         .origin = o->origin,
         .extra = extra,
         .n_extra = n_extra,
@@ -957,6 +1010,8 @@ int wsjwt_client_new(uv_loop_t *loop, const struct wsjwt_client_opts *o, struct 
     c->max_send_queue = o->max_send_queue ? o->max_send_queue : 4u * 1024u * 1024u;
     c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
     c->close_timeout_ms = o->close_timeout_ms ? o->close_timeout_ms : 5000;
+    c->deflate = o->deflate == 1 || o->deflate == 2 ? o->deflate : 0;
+    c->deflate_threshold = o->deflate_threshold;
     c->mask_pos = MASK_POOL;
     c->close_code = 1006;
     int rc = WSJWT_ENOMEM;
@@ -1065,7 +1120,19 @@ int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size
     size_t queued = wsjwt_client_queued(c);
     if (queued && (len > c->max_send_queue || queued > c->max_send_queue - len))
         return WSJWT_EBACKPRESSURE;
-    return queue_frame(c, WSJWT__WS_FIN | (binary ? WSJWT__WS_BINARY : WSJWT__WS_TEXT), data, len);
+    unsigned first = WSJWT__WS_FIN | (binary ? WSJWT__WS_BINARY : WSJWT__WS_TEXT);
+    if (c->pmd && len >= c->deflate_threshold) {
+        /* RFC 7692 7.2.1: the whole message compressed, RSV1 on its frame. */
+        struct wsjwt__pmd_buf *b = &c->pmd->buf;
+        b->len = 0;
+        int rc = wsjwt__pmd_ctx_deflate(&c->pmd->ctx, data, len, b);
+        if (rc == 0)
+            rc = queue_frame(c, first | WSJWT__WS_RSV1, b->data, b->len);
+        if (b->cap > KEEP_OUT)
+            wsjwt__pmd_buf_free(b);
+        return rc;
+    }
+    return queue_frame(c, first, data, len);
 }
 
 int wsjwt_client_ping(struct wsjwt_client *c, const void *data, size_t len)

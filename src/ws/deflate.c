@@ -552,3 +552,56 @@ int wsjwt__pmd_inflate(z_stream *zs, const uint8_t *in, size_t len, int no_takeo
         inflateReset(zs);
     return rc;
 }
+
+/* ---- one endpoint's streams ---------------------------------------------------------- */
+
+void wsjwt__pmd_ctx_init(struct wsjwt__pmd_ctx *x, unsigned def_bits, int def_reset, unsigned inf_bits,
+                         int inf_reset)
+{
+    memset(x, 0, sizeof(*x));
+    x->def_bits = (uint8_t)def_bits;
+    x->inf_bits = (uint8_t)inf_bits;
+    x->def_reset = def_reset != 0;
+    x->inf_reset = inf_reset != 0;
+}
+
+void wsjwt__pmd_ctx_from_params(struct wsjwt__pmd_ctx *x, const struct wsjwt__pmd_params *p, int server)
+{
+    if (server)
+        wsjwt__pmd_ctx_init(x, wsjwt__pmd_server_bits(p), p->server_no_context_takeover,
+                            wsjwt__pmd_client_bits(p), p->client_no_context_takeover);
+    else
+        wsjwt__pmd_ctx_init(x, wsjwt__pmd_client_bits(p), p->client_no_context_takeover,
+                            wsjwt__pmd_server_bits(p), p->server_no_context_takeover);
+}
+
+int wsjwt__pmd_ctx_deflate(struct wsjwt__pmd_ctx *x, const uint8_t *in, size_t len,
+                           struct wsjwt__pmd_buf *out)
+{
+    if (!x->def_ready) {
+        if (wsjwt__pmd_deflate_init(&x->def, x->def_bits) != 0)
+            return WSJWT_ENOMEM;
+        x->def_ready = 1;
+    }
+    return wsjwt__pmd_deflate(&x->def, in, len, x->def_reset, out);
+}
+
+int wsjwt__pmd_ctx_inflate(struct wsjwt__pmd_ctx *x, const uint8_t *in, size_t len, size_t max,
+                           struct wsjwt__pmd_buf *out)
+{
+    if (!x->inf_ready) {
+        if (wsjwt__pmd_inflate_init(&x->inf, x->inf_bits) != 0)
+            return WSJWT_ENOMEM;
+        x->inf_ready = 1;
+    }
+    return wsjwt__pmd_inflate(&x->inf, in, len, x->inf_reset, max, out);
+}
+
+void wsjwt__pmd_ctx_free(struct wsjwt__pmd_ctx *x)
+{
+    if (x->def_ready)
+        deflateEnd(&x->def);
+    if (x->inf_ready)
+        inflateEnd(&x->inf);
+    x->def_ready = x->inf_ready = 0;
+}

@@ -160,4 +160,30 @@ int wsjwt__pmd_deflate(z_stream *zs, const uint8_t *in, size_t len, int no_takeo
 int wsjwt__pmd_inflate(z_stream *zs, const uint8_t *in, size_t len, int no_takeover, size_t max,
                        struct wsjwt__pmd_buf *out);
 
+/* ---- one endpoint's streams ------------------------------------------------------ */
+
+/* A deflate and an inflate stream with their settings, each created on first
+ * use (a connection that only receives never pays for a deflater). */
+struct wsjwt__pmd_ctx {
+    z_stream def, inf;
+    uint8_t def_ready, inf_ready;
+    uint8_t def_bits, inf_bits;   /* windows: what we may use, what the peer may use */
+    uint8_t def_reset, inf_reset; /* no context takeover in that direction */
+};
+
+/* Settings only; no memory is taken until the first message. */
+void wsjwt__pmd_ctx_init(struct wsjwt__pmd_ctx *x, unsigned def_bits, int def_reset, unsigned inf_bits,
+                         int inf_reset);
+/* The settings of one side of a negotiated answer: server 1 for the server's
+ * end (deflate with the server window, inflate with the client's). */
+void wsjwt__pmd_ctx_from_params(struct wsjwt__pmd_ctx *x, const struct wsjwt__pmd_params *p, int server);
+/* As wsjwt__pmd_deflate / wsjwt__pmd_inflate with the context's streams
+ * (WSJWT_ENOMEM also when a stream cannot be created). */
+int wsjwt__pmd_ctx_deflate(struct wsjwt__pmd_ctx *x, const uint8_t *in, size_t len,
+                           struct wsjwt__pmd_buf *out);
+int wsjwt__pmd_ctx_inflate(struct wsjwt__pmd_ctx *x, const uint8_t *in, size_t len, size_t max,
+                           struct wsjwt__pmd_buf *out);
+/* Releases the streams (the settings stay). */
+void wsjwt__pmd_ctx_free(struct wsjwt__pmd_ctx *x);
+
 #endif

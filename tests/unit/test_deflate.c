@@ -468,6 +468,48 @@ static void test_fragmented(void **state)
     assert_int_equal(wsjwt_err_close_code(WSJWT_EWS_MESSAGE_TOO_BIG), 1009);
 }
 
+/* Both ends built from one negotiated answer talk to each other, with and
+ * without context takeover, in both directions. */
+static void test_ctx_pair(void **state)
+{
+    (void)state;
+    const char *modes[] = {"shared", "dedicated", "dedicated:10"};
+    for (size_t m = 0; m < 3; m++) {
+        struct wsjwt__pmd_server_config cfg;
+        unsigned bits;
+        assert_int_equal(wsjwt__pmd_mode_parse(modes[m], &cfg.mode, &bits), 0);
+        cfg.window_bits = bits;
+        struct wsjwt__pmd_params p, q;
+        const char *offer = wsjwt__pmd_client_offer(0);
+        assert_int_equal(wsjwt__pmd_negotiate(&cfg, offer, strlen(offer), &p), 1);
+        char ans[WSJWT__PMD_RESPONSE_MAX];
+        size_t n = wsjwt__pmd_write_response(ans, sizeof(ans), &p);
+        assert_int_equal(wsjwt__pmd_client_check(ans, n, 0, &q), 1);
+        struct wsjwt__pmd_ctx srv, cli;
+        wsjwt__pmd_ctx_from_params(&srv, &p, 1);
+        wsjwt__pmd_ctx_from_params(&cli, &q, 0);
+        assert_int_equal(srv.def_reset, m == 0);
+        assert_int_equal(srv.inf_bits, m == 2 ? 10 : 15);
+        assert_int_equal(cli.def_bits, m == 2 ? 10 : 15);
+        for (int i = 0; i < 3; i++) {
+            static const char text[] = "{\"channel\":\"news\",\"text\":\"the same words again and again\"}";
+            struct wsjwt__pmd_buf c = {0}, u = {0};
+            assert_int_equal(wsjwt__pmd_ctx_deflate(&srv, (const uint8_t *)text, sizeof(text) - 1, &c), 0);
+            assert_int_equal(wsjwt__pmd_ctx_inflate(&cli, c.data, c.len, 1000, &u), 0);
+            assert_int_equal(u.len, sizeof(text) - 1);
+            assert_memory_equal(u.data, text, u.len);
+            c.len = u.len = 0;
+            assert_int_equal(wsjwt__pmd_ctx_deflate(&cli, (const uint8_t *)text, sizeof(text) - 1, &c), 0);
+            assert_int_equal(wsjwt__pmd_ctx_inflate(&srv, c.data, c.len, 1000, &u), 0);
+            assert_memory_equal(u.data, text, sizeof(text) - 1);
+            wsjwt__pmd_buf_free(&c);
+            wsjwt__pmd_buf_free(&u);
+        }
+        wsjwt__pmd_ctx_free(&srv);
+        wsjwt__pmd_ctx_free(&cli);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_bomb),
         cmocka_unit_test(test_fragmented),
+        cmocka_unit_test(test_ctx_pair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

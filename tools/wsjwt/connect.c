@@ -57,7 +57,9 @@ static void help(FILE *out)
           "  -H 'Name: value'      extra request header (repeatable)\n"
           "  --origin ORIGIN       Origin header\n"
           "  --protocol P          offer subprotocol P (repeatable)\n"
-          "  --binary-format F     hex (default) or base64\n\n",
+          "  --binary-format F     hex (default) or base64\n"
+          "  --deflate             offer permessage-deflate (RFC 7692), as browsers do\n"
+          "  --deflate-no-context-takeover  offer it without context takeover both ways\n\n",
           out);
     tokenopts_help(out);
     fputs("\nexit: 0 normal close (1000), 1 refused upgrade (the HTTP status is printed),\n"
@@ -408,6 +410,7 @@ int cmd_connect(int argc, char **argv)
     const char *protocols[MAX_HEADERS];
     size_t n_headers = 0, n_protocols = 0;
     const char *url = NULL, *origin = NULL, *wait = NULL;
+    int deflate = 0;
     memset(&a, 0, sizeof(a));
     tokenopts_init(&to, CMD);
     for (int i = 1; i < argc;) {
@@ -453,6 +456,11 @@ int cmd_connect(int argc, char **argv)
         if ((r = opt_value(CMD, argc, argv, &i, "--wait", &wait)) != OPT_UNKNOWN) {
             if (r == OPT_ERROR)
                 return EXIT_USAGE;
+            continue;
+        }
+        if (strcmp(argv[i], "--deflate") == 0 || strcmp(argv[i], "--deflate-no-context-takeover") == 0) {
+            deflate = argv[i][9] ? 2 : 1;
+            i++;
             continue;
         }
         if ((r = opt_value(CMD, argc, argv, &i, "--binary-format", &v)) != OPT_UNKNOWN) {
@@ -511,6 +519,7 @@ int cmd_connect(int argc, char **argv)
         .n_protocols = n_protocols,
         .headers = headers,
         .n_headers = n_headers,
+        .deflate = deflate,
         .cb = {on_open, on_message, on_pong, on_error, on_close},
         .user = &a,
     };
