@@ -59,6 +59,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = wsjwt_jwt_verify(policy, keys, (const char *)data, size, 1300819379, &jwt, &err);
     if ((rc == 0) != (jwt != NULL) || (rc != 0 && err.code != rc))
         abort();
+    /* only JWT refusals (or resource failures) come back for any input */
+    if (rc != 0 && !(rc <= WSJWT_EJWT_MALFORMED && rc >= WSJWT_EJWT_NOT_OBJECT) && rc != WSJWT_ENOMEM &&
+        rc != WSJWT_ECRYPTO)
+        abort();
+    if (rc == WSJWT_EJWT_KEY_FORMAT || rc == WSJWT_EJWT_EMPTY_KEY)
+        abort();
     if (jwt) {
         (void)wsjwt_jwt_claim_string(jwt, "sub", &s);
         (void)wsjwt_jwt_claim_int(jwt, "exp", &v);
