@@ -2,8 +2,10 @@
  *
  * Objects:
  *   struct wsjwt_key     one key: an HMAC secret, or an RSA / EC / OKP key pair
- *                        or public key. Prepared once (OpenSSL contexts
- *                        fetched and keyed at load), reused by every verify.
+ *                        or public key. Prepared once at load (HMAC contexts
+ *                        fetched and keyed; public keys decoded, validated
+ *                        and bound to their algorithms), reused by every
+ *                        verify.
  *   struct wsjwt_keyset  keys selected by kid; reference counted so that a
  *                        running program can swap in a new set while
  *                        verifications in flight finish with the old one.
