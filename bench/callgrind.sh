@@ -19,6 +19,7 @@
 # Environment: WSJWT_CG_SERVERS ("raw wsjwt"), WSJWT_CG_CONNS (100),
 #              WSJWT_CG_MESSAGES (200), WSJWT_CG_INFLIGHT (1),
 #              WSJWT_CG_UPGRADES0 (100), WSJWT_CG_UPGRADES1 (1100),
+#              WSJWT_CG_BIG_MESSAGES (50, of 64 KiB per connection, 10 connections),
 #              WSJWT_CG_KEEP (a directory: keep the callgrind.out files there,
 #              for `callgrind_annotate DIR/wsjwt.u1.cg` and the like).
 set -eu
@@ -30,6 +31,7 @@ msgs=${WSJWT_CG_MESSAGES:-200}
 inflight=${WSJWT_CG_INFLIGHT:-1}
 up0=${WSJWT_CG_UPGRADES0:-100}
 up1=${WSJWT_CG_UPGRADES1:-1100}
+big=${WSJWT_CG_BIG_MESSAGES:-50}
 tmp=$(mktemp -d)
 stop_wait=600
 # shellcheck source=bench/lib.sh disable=SC1091
@@ -103,6 +105,12 @@ for name in $servers; do
     e0=$(measure "$name" e0 $tok $raw_flag --connections "$conns" --in-flight "$inflight" --count 0)
     # shellcheck disable=SC2086
     e1=$(measure "$name" e1 $tok $raw_flag --connections "$conns" --in-flight "$inflight" --count "$msgs")
+    # Large messages: 10 connections x 50 messages of 64 KiB, minus the same 10
+    # connections with none (unmasking, copies and frame handling per byte).
+    # shellcheck disable=SC2086
+    l0=$(measure "$name" l0 $tok $raw_flag --connections 10 --size 65536 --count 0)
+    # shellcheck disable=SC2086
+    l1=$(measure "$name" l1 $tok $raw_flag --connections 10 --size 65536 --count "$big")
     # shellcheck disable=SC2086
     u0=$(measure "$name" u0 $tok --mode upgrade --connections 50 --count "$up0")
     # shellcheck disable=SC2086
@@ -115,7 +123,7 @@ for name in $servers; do
         r1=$(measure "$name" r1 --token-env BENCH_BAD_TOKEN --expect 401 --mode upgrade --connections 50 \
             --count "$up1")
     fi
-    echo "$name|$e0|$e1|$u0|$u1|$r0|$r1" >>"$tmp/table"
+    echo "$name|$e0|$e1|$u0|$u1|$r0|$r1|$l0|$l1" >>"$tmp/table"
 done
 
 echo "Command: \`sh bench/callgrind.sh $build\`: each server under \`valgrind --tool=callgrind\` for a fixed"
@@ -123,21 +131,24 @@ echo "workload from \`$lg --count\`; Ir = user-space instructions of the whole s
 echo "$conns connections x $msgs messages of 32 B ($inflight in flight) minus the same $conns connections with no"
 echo "message. Per upgrade: $up1 upgrades minus $up0 (50 concurrent, each connect, upgrade, read the response, reset);"
 echo "the raw echo answers every request head with a fixed 101 and checks nothing, wsjwt verifies an HS256 token."
-echo "Per refused upgrade: the same with a bad signature, every answer a 401."
+echo "Per refused upgrade: the same with a bad signature, every answer a 401. Per 64 KiB echo: 10 connections x $big"
+echo "messages of 64 KiB minus the same 10 connections with none."
 echo
 for name in $servers; do
     [ -s "$tmp/$name.why" ] && echo "- $name: $(tr '\n' ' ' <"$tmp/$name.why")" && echo
 done
 [ -s "$tmp/table" ] || exit 0
-awk -F'|' -v c="$conns" -v m="$msgs" -v u0="$up0" -v u1="$up1" '
+awk -F'|' -v c="$conns" -v m="$msgs" -v u0="$up0" -v u1="$up1" -v big="$big" '
 function per(a, b, n) { return (a != "" && b != "" && n > 0) ? sprintf("%.0f", (b - a) / n) : "n/a" }
 BEGIN {
-    print "| server | Ir, connections only | Ir, with messages | instructions per echo | Ir, " u0 " upgrades | Ir, " u1 " upgrades | instructions per upgrade | instructions per refused upgrade |"
-    print "|---|---|---|---|---|---|---|---|"
+    print "| server | Ir, connections only | Ir, with messages | instructions per echo | Ir, " u0 " upgrades | Ir, " u1 " upgrades | instructions per upgrade | instructions per refused upgrade | instructions per 64 KiB echo (per byte) |"
+    print "|---|---|---|---|---|---|---|---|---|"
 }
 {
     refused = ($6 == "" && $7 == "") ? "-" : per($6, $7, u1 - u0)
-    print "| " $1 " | " $2 " | " $3 " | " per($2, $3, c * m) " | " $4 " | " $5 " | " per($4, $5, u1 - u0) " | " refused " |"
+    large = per($8, $9, 10 * big)
+    if (large != "n/a") large = large " (" sprintf("%.2f", large / 65536) ")"
+    print "| " $1 " | " $2 " | " $3 " | " per($2, $3, c * m) " | " $4 " | " $5 " | " per($4, $5, u1 - u0) " | " refused " | " large " |"
 }
 END {
     print ""
