@@ -161,7 +161,8 @@ WSJWT_API const struct wsjwt_key *wsjwt_keyset_get(const struct wsjwt_keyset *se
 #define WSJWT_KEYSET_MAX_TEXT (1024 * 1024)
 
 /* At most this many keys in a set (wsjwt_keyset_add: WSJWT_ETOOBIG), and at
- * most this many candidate keys tried for a token without kid. */
+ * most this many candidate keys tried for one token (each try of a public key
+ * costs 30-150 us: 8 bound a token without kid to about a millisecond). */
 #define WSJWT_KEYSET_MAX_KEYS  256
 #define WSJWT_KEYSET_MAX_TRIES 8
 
