@@ -132,6 +132,8 @@ struct opts {
     uint32_t conns, inflight, threads, sources, expect;
     size_t size;
     int binary, json, raw_echo;
+    long server_pid; /* sample this process's CPU (and RSS in idle mode) */
+    const char *label;
     double duration, warmup, rate, timeout;
 };
 
@@ -198,6 +200,48 @@ static double cpu_s(void)
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
            (double)ru.ru_stime.tv_usec / 1e6;
 }
+
+/* Another process's CPU seconds (user + system, /proc/PID/stat fields 14
+ * and 15), or -1. */
+static double proc_cpu_s(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Another process's resident set in KiB (VmRSS), or -1. */
+static long proc_rss_kb(long pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/* What was sampled around the measured window. */
+struct sample {
+    double secs, cpu, server_cpu; /* server_cpu < 0: not sampled */
+    long rss0, rss1;              /* server RSS before connecting and after holding (idle) */
+    double connect_s;
+};
 
 static int phase_of(const struct bench *b)
 {
@@ -597,6 +641,9 @@ static void help(FILE *out)
           "  --timeout S         connect + upgrade limit per connection (10)\n"
           "  --raw-echo          the server is a byte echo (bench/raw_echo, the loopback\n"
           "                      floor): our masked frames come back and are checked\n"
+          "  --server-pid PID    also report that process's CPU (and, idle mode, its RSS\n"
+          "                      growth per held connection)\n"
+          "  --label NAME        copied into the JSON output\n"
           "  --json              one JSON object on stdout\n\n",
           out);
     tokenopts_help(out);
@@ -647,6 +694,11 @@ static int parse(int argc, char **argv, struct bench *b)
                 return EXIT_USAGE;
             continue;
         }
+        if ((r = opt_value(CMD, argc, argv, &i, "--label", &o->label)) != OPT_UNKNOWN) {
+            if (r == OPT_ERROR)
+                return EXIT_USAGE;
+            continue;
+        }
         if ((r = opt_flag(CMD, argv, &i, "--raw-echo")) != OPT_UNKNOWN) {
             o->raw_echo = 1;
             if (r == OPT_ERROR)
@@ -691,6 +743,7 @@ static int parse(int argc, char **argv, struct bench *b)
         NUM("--sources", 1, 250, o->sources, uint32_t)
         NUM("--expect-status", 100, 599, o->expect, uint32_t)
         NUM("--timeout", 0.1, 600, o->timeout, double)
+        NUM("--server-pid", 1, 4194304, o->server_pid, long)
 #undef NUM
         if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, CMD ": unknown option '%s' (see wsjwt bench --help)\n", argv[i]);
@@ -746,8 +799,25 @@ static void merge(struct stats *into, const struct stats *s)
         into->hist.max = s->hist.max;
 }
 
-static void report(struct bench *b, const struct stats *s, double secs, double cpu, double connect_s)
+/* A JSON string: quotes and backslashes escaped, control bytes as \u00XX. */
+static void json_str(const char *v)
 {
+    putchar('"');
+    for (; v && *v; v++) {
+        unsigned char ch = (unsigned char)*v;
+        if (ch == '"' || ch == '\\')
+            printf("\\%c", ch);
+        else if (ch < 0x20)
+            printf("\\u%04x", ch);
+        else
+            putchar(ch);
+    }
+    putchar('"');
+}
+
+static void report(struct bench *b, const struct stats *s, const struct sample *sm)
+{
+    double secs = sm->secs, cpu = sm->cpu, connect_s = sm->connect_s;
     const struct opts *o = &b->o;
     uint64_t errors = 0;
     for (unsigned e = 0; e < E_COUNT; e++)
@@ -773,7 +843,24 @@ static void report(struct bench *b, const struct stats *s, double secs, double c
         fprintf(h, "  held      %llu of %u connections (opened in %.2f s)\n", (unsigned long long)s->opened,
                 o->conns, connect_s);
     }
-    fprintf(h, "  cpu       %.0f%% of a core (this process)\n", cpu / secs * 100.0);
+    uint64_t ops = o->mode == M_ECHO ? s->messages : o->mode == M_UPGRADE ? s->upgrades : 0;
+    double us_op = ops ? cpu / (double)ops * 1e6 : 0, server_us_op = 0, per_conn = 0;
+    fprintf(h, "  cpu       %.0f%% of a core (this process)", cpu / secs * 100.0);
+    if (ops)
+        fprintf(h, ", %.2f us per %s", us_op, o->mode == M_ECHO ? "message" : "upgrade");
+    fputc('\n', h);
+    if (sm->server_cpu >= 0) {
+        server_us_op = ops ? sm->server_cpu / (double)ops * 1e6 : 0;
+        fprintf(h, "  server    %.0f%% of a core (pid %ld)", sm->server_cpu / secs * 100.0, o->server_pid);
+        if (ops)
+            fprintf(h, ", %.2f us per %s", server_us_op, o->mode == M_ECHO ? "message" : "upgrade");
+        fputc('\n', h);
+    }
+    if (o->mode == M_IDLE && sm->rss0 >= 0 && sm->rss1 >= 0 && s->opened) {
+        per_conn = (double)(sm->rss1 - sm->rss0) * 1024.0 / (double)s->opened;
+        fprintf(h, "  server    RSS %ld -> %ld KiB: %.0f bytes per held connection\n", sm->rss0, sm->rss1,
+                per_conn);
+    }
     fprintf(h, "  errors    %llu", (unsigned long long)errors);
     for (unsigned e = 0; e < E_COUNT; e++)
         if (s->errors[e])
@@ -781,18 +868,29 @@ static void report(struct bench *b, const struct stats *s, double secs, double c
     fputc('\n', h);
     if (!o->json)
         return;
-    printf("{\"mode\":\"%s\",\"url\":\"%s\",\"connections\":%u,\"threads\":%u,\"in_flight\":%u,\"size\":%zu,"
+    printf("{\"label\":");
+    json_str(o->label ? o->label : "");
+    printf(",\"url\":");
+    json_str(o->url);
+    printf(",\"mode\":\"%s\",\"connections\":%u,\"threads\":%u,\"in_flight\":%u,\"size\":%zu,"
            "\"binary\":%s,\"duration_s\":%.3f,\"opened\":%llu,\"messages\":%llu,\"messages_per_s\":%.1f,"
            "\"mb_per_s\":%.3f,\"upgrades\":%llu,\"upgrades_per_s\":%.1f,\"latency_us\":{\"p50\":%.1f,"
            "\"p90\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f},\"cpu_percent\":%.1f,\"errors\":%llu,"
            "\"errors_by_kind\":{",
-           mode, o->url, o->conns, o->threads, o->inflight, o->size, o->binary ? "true" : "false", secs,
+           mode, o->conns, o->threads, o->inflight, o->size, o->binary ? "true" : "false", secs,
            (unsigned long long)s->opened, (unsigned long long)s->messages, mps, mbs,
            (unsigned long long)s->upgrades, ups, p[0], p[1], p[2], p[3], p[4], cpu / secs * 100.0,
            (unsigned long long)errors);
     for (unsigned e = 0; e < E_COUNT; e++)
         printf("%s\"%s\":%llu", e ? "," : "", err_names[e], (unsigned long long)s->errors[e]);
-    printf("}}\n");
+    printf("},\"cpu_us_per_op\":%.3f", us_op);
+    if (sm->server_cpu >= 0)
+        printf(",\"server_cpu_percent\":%.1f,\"server_us_per_op\":%.3f", sm->server_cpu / secs * 100.0,
+               server_us_op);
+    if (o->mode == M_IDLE && sm->rss0 >= 0 && sm->rss1 >= 0)
+        printf(",\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"bytes_per_conn\":%.0f", sm->rss0, sm->rss1,
+               per_conn);
+    printf("}\n");
 }
 
 int cmd_bench(int argc, char **argv)
@@ -871,6 +969,9 @@ int cmd_bench(int argc, char **argv)
         uv_timer_init(&w->loop, &w->rate_timer);
         w->rate_timer.data = w;
     }
+    struct sample sm = {.server_cpu = -1, .rss0 = -1, .rss1 = -1};
+    if (o->server_pid)
+        sm.rss0 = proc_rss_kb(o->server_pid); /* before a single connection */
     atomic_store(&b->phase, P_SETUP);
     uint64_t t_start = now_ns();
     for (uint32_t t = 0; t < o->threads; t++)
@@ -894,15 +995,19 @@ int cmd_bench(int argc, char **argv)
         if (tty)
             fprintf(stderr, "\r%*s\r", 60, "");
     }
-    double secs = o->duration, cpu0 = 0, cpu1 = 0;
+    double cpu0 = 0, cpu1 = 0, scpu0 = -1, scpu1 = -1;
     uint64_t m0 = 0, m1 = 0;
     if (o->mode == M_IDLE) {
         set_phase(b, P_MEASURE);
         cpu0 = cpu_s();
+        scpu0 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
         m0 = now_ns();
         run_window(b, o->duration, "holding", tty);
         m1 = now_ns();
         cpu1 = cpu_s();
+        scpu1 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
+        if (o->server_pid)
+            sm.rss1 = proc_rss_kb(o->server_pid); /* every connection held, before the check */
         set_phase(b, P_CHECK);
         /* Give the one message per connection up to 5 s to come back. */
         uint64_t opened = sum(b, offsetof(struct worker, pub_opened));
@@ -914,12 +1019,18 @@ int cmd_bench(int argc, char **argv)
             run_window(b, o->warmup, "warmup", tty);
         set_phase(b, P_MEASURE);
         cpu0 = cpu_s();
+        scpu0 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
         m0 = now_ns();
         run_window(b, o->duration, "measure", tty);
         m1 = now_ns();
         cpu1 = cpu_s();
+        scpu1 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
     }
-    secs = (double)(m1 - m0) / 1e9;
+    sm.secs = (double)(m1 - m0) / 1e9;
+    sm.cpu = cpu1 - cpu0;
+    sm.connect_s = connect_s;
+    if (scpu0 >= 0 && scpu1 >= 0)
+        sm.server_cpu = scpu1 - scpu0;
     set_phase(b, P_STOP);
     struct stats *total = calloc(1, sizeof(*total));
     for (uint32_t t = 0; t < o->threads; t++) {
@@ -931,7 +1042,7 @@ int cmd_bench(int argc, char **argv)
             free(b->w[t].pat[k]);
     }
     if (total) {
-        report(b, total, secs, cpu1 - cpu0, connect_s);
+        report(b, total, &sm);
         for (unsigned e = 0; e < E_COUNT; e++)
             if (total->errors[e])
                 rc = EXIT_REFUSED;
