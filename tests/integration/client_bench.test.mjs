@@ -174,3 +174,18 @@ test('--raw-echo drives bench/raw_echo (the loopback floor); without it the stri
     p.kill('SIGTERM');
   }
 });
+
+test('--server-pid samples the server: CPU per message, and RSS per held connection in idle mode', async () => {
+  let r = await bench([ours.url, '--token', token, '--connections', '8', '--in-flight', '4', '--server-pid',
+    String(ours.proc.pid), '--label', 'x"y', ...SHORT]);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.json.label, 'x"y');
+  assert.ok(r.json.server_cpu_percent > 0, JSON.stringify(r.json));
+  assert.ok(r.json.server_us_per_op > 0);
+  assert.ok(r.json.cpu_us_per_op > 0);
+  r = await bench([ours.url, '--mode', 'idle', '--token', token, '--connections', '50', '--duration', '0.5',
+    '--server-pid', String(ours.proc.pid)]);
+  assert.equal(r.code, 0, r.err);
+  assert.ok(r.json.rss_before_kb > 0 && r.json.rss_after_kb > 0, JSON.stringify(r.json));
+  assert.ok('bytes_per_conn' in r.json);
+});
