@@ -41,6 +41,7 @@
 #include <uv.h>
 
 #include "error.h"
+#include "tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -99,8 +100,7 @@ struct wsjwt_client_callbacks {
 /* Options for wsjwt_client_new. Strings and arrays are copied. */
 struct wsjwt_client_opts {
     const char *url;                    /* required: ws://host[:port][/path][?query]; hosts may be
-                                           names, IPv4 or [IPv6]. wss:// gives WSJWT_EUNSUPPORTED
-                                           (TLS comes later). */
+                                           names, IPv4 or [IPv6]; wss:// for TLS */
     const char *token;                  /* NULL: none */
     enum wsjwt_token_place token_place; /* WSJWT_TOKEN_IN_NONE with a token means HEADER */
     const char *token_name;             /* header or query name; NULL: "token" */
@@ -128,6 +128,12 @@ struct wsjwt_client_opts {
     size_t deflate_threshold;    /* messages shorter than this go uncompressed; 0: all */
     struct wsjwt_client_callbacks cb;
     void *user;
+    /* wss:// only: the TLS context (trust store, --insecure, client
+     * certificate), shared; the client takes a reference. NULL: verify the
+     * server against the system's trust store. Verification failures are
+     * reported through on_error as WSJWT_ETLS_VERIFY (wsjwt_client_tls_error
+     * says why), other TLS failures as WSJWT_ETLS. */
+    struct wsjwt_tls_client *tls;
 };
 
 /* Parsed parts of a ws:// URL. Views into `url`: host without brackets. */
@@ -147,8 +153,8 @@ struct wsjwt_url {
 WSJWT_API int wsjwt_url_parse(const char *url, size_t len, struct wsjwt_url *out);
 
 /* Allocates a client on `loop` (nothing happens on the network yet).
- * Returns 0, WSJWT_EINVAL (bad URL or options), WSJWT_EUNSUPPORTED (wss),
- * WSJWT_ENOMEM. */
+ * Returns 0, WSJWT_EINVAL (bad URL or options), WSJWT_ETLS (wss:// without
+ * opts.tls and the system trust store cannot be loaded), WSJWT_ENOMEM. */
 WSJWT_API int wsjwt_client_new(uv_loop_t *loop, const struct wsjwt_client_opts *opts,
                                struct wsjwt_client **out);
 
@@ -188,6 +194,12 @@ WSJWT_API void *wsjwt_client_user(const struct wsjwt_client *c);
 /* The operating system's error behind the last WSJWT_ECONNECT, WSJWT_ERESOLVE
  * or WSJWT_EIO (a negative libuv code, for uv_strerror()), or 0. */
 WSJWT_API int wsjwt_client_os_error(const struct wsjwt_client *c);
+
+/* Why TLS failed (after on_error with WSJWT_ETLS or WSJWT_ETLS_VERIFY):
+ * "certificate has expired", "hostname mismatch", "unable to get local
+ * issuer certificate", ... written into buf (empty when TLS did not fail);
+ * returns buf. */
+WSJWT_API const char *wsjwt_client_tls_error(const struct wsjwt_client *c, char *buf, size_t size);
 
 /* A response header by name (case-insensitive), or NULL. */
 WSJWT_API const struct wsjwt_client_header *

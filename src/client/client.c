@@ -1,9 +1,10 @@
 /* The WebSocket client: the libuv shell around the pure cores (http/http.h for
  * the upgrade, ws/ws.h for frames).
  *
- * Bytes go through two functions only, tx_write() (flush of the send buffer)
- * and rx_bytes() (what was read): TLS (wss://) will sit between them and the
- * socket, as memory BIOs, without touching the protocol code.
+ * Bytes go through two functions only, tx_flush() (flush of the send buffer)
+ * and rx_got() (what was read): for wss:// the TLS engine (src/net/tls.c)
+ * sits between them and the socket (tls_tx, tls_rx), without touching the
+ * protocol code.
  *
  * Teardown: anything that ends the connection calls shut(); it closes the
  * handles and cancels requests. When the last handle and request are gone,
@@ -23,6 +24,7 @@
 
 #include "client/internal.h"
 #include "http/http.h"
+#include "net/tls.h"
 #include "ws/deflate.h"
 #include "ws/utf8.h"
 #include "ws/ws.h"
@@ -118,6 +120,10 @@ struct wsjwt_client {
     uint8_t masks[MASK_POOL];
     size_t mask_pos;
 
+    /* wss:// only: the engine, and a buffer for ciphertext being read */
+    struct wsjwt__tls *tls;
+    uint8_t *tbuf;
+
     /* the end */
     int close_code;
     char close_reason[WSJWT__WS_MAX_CONTROL];
@@ -199,6 +205,11 @@ static void maybe_release(struct wsjwt_client *c)
     buf_free(&c->msg);
     buf_free(&c->out);
     buf_free(&c->wbuf);
+    if (c->tls) {
+        wsjwt__tls_free(c->tls);
+        free(c->tls);
+    }
+    free(c->tbuf);
     OPENSSL_cleanse(c->masks, sizeof(c->masks));
     free(c);
 }
@@ -322,8 +333,14 @@ static void on_write(uv_write_t *req, int status)
 
 /* Write what `out` holds: try at once, and queue what the kernel did not take.
  * While a write is in flight, frames keep collecting in `out`. */
+static void tls_tx(struct wsjwt_client *c);
+
 static void tx_flush(struct wsjwt_client *c)
 {
+    if (c->tls) {
+        tls_tx(c);
+        return;
+    }
     if (c->writing || c->out.len == 0 || !c->tcp_init)
         return;
     uv_buf_t b = uv_buf_init((char *)c->out.p, (unsigned)c->out.len);
@@ -438,10 +455,21 @@ static void rbuf_ensure(struct wsjwt_client *c)
     }
 }
 
+/* Ciphertext is read in pieces of one TLS record (16 KiB plus overhead):
+ * more would only wait in the buffer, since each record is decrypted
+ * whole. */
+#define TBUF_SIZE (17u * 1024u)
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     struct wsjwt_client *c = h->data;
     (void)hint;
+    if (c->tls) {
+        if (!c->tbuf)
+            c->tbuf = malloc(TBUF_SIZE);
+        *b = uv_buf_init((char *)c->tbuf, c->tbuf ? TBUF_SIZE : 0);
+        return;
+    }
     rbuf_ensure(c);
     *b = uv_buf_init((char *)c->rbuf.p + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
 }
@@ -473,6 +501,16 @@ static void on_connect(uv_connect_t *req, int status)
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc < 0) {
         fail(c, WSJWT_EIO, NULL, rc);
+        return;
+    }
+    if (c->tls) {
+        /* The ClientHello; the request follows the handshake (tls_rx). */
+        rc = wsjwt__tls_handshake(c->tls);
+        if (rc != WSJWT_EAGAIN && rc != 0) {
+            fail(c, rc, NULL, 0);
+            return;
+        }
+        tls_tx(c);
         return;
     }
     /* Straight from the request buffer: an idle client then never holds a
@@ -599,6 +637,116 @@ static void rx_got(struct wsjwt_client *c, size_t n)
         maybe_release(c);
 }
 
+/* ---- TLS (wss://) ------------------------------------------------------------ */
+
+/* Encrypts what `out` holds (once the handshake is done) and writes the
+ * records; what the socket does not take goes out with uv_write from wbuf.
+ * While that write is in flight, frames wait in `out` as plaintext (so
+ * wsjwt_client_queued and the send-queue cap see them). */
+static void tls_tx(struct wsjwt_client *c)
+{
+    struct wsjwt__tls *t = c->tls;
+    if (c->writing || !c->tcp_init)
+        return;
+    if (c->out.len && t->done) {
+        int rc = wsjwt__tls_write(t, c->out.p, c->out.len);
+        c->out.len = 0;
+        if (c->out.cap > KEEP_OUT)
+            buf_free(&c->out);
+        if (rc) {
+            fail(c, rc, NULL, 0);
+            return;
+        }
+    }
+    size_t n = wsjwt__tls_out_size(t);
+    if (n == 0)
+        return;
+    uv_buf_t b = uv_buf_init((char *)t->out.data + t->out.off, (unsigned)n);
+    int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (w < 0 && w != UV_EAGAIN) {
+        wsjwt__outq_free(&t->out);
+        fail(c, WSJWT_EIO, NULL, w);
+        return;
+    }
+    size_t done = w < 0 ? 0 : (size_t)w;
+    if (done < n) {
+        c->wbuf.len = 0;
+        if (buf_reserve(&c->wbuf, n - done, SIZE_MAX)) {
+            fail(c, WSJWT_ENOMEM, NULL, 0);
+            return;
+        }
+        memcpy(c->wbuf.p, t->out.data + t->out.off + done, n - done);
+        c->wbuf.len = n - done;
+        c->wbuf_off = 0;
+        b = uv_buf_init((char *)c->wbuf.p, (unsigned)c->wbuf.len);
+        c->wreq.data = c;
+        int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+        if (rc < 0) {
+            c->wbuf.len = 0;
+            wsjwt__outq_free(&t->out);
+            fail(c, WSJWT_EIO, NULL, rc);
+            return;
+        }
+        c->writing = 1;
+        c->pending++;
+    }
+    wsjwt__outq_free(&t->out);
+}
+
+/* n bytes of ciphertext in tbuf: the handshake (then the upgrade request),
+ * then plaintext into rbuf, handed to rx_got piece by piece. */
+static void tls_rx(struct wsjwt_client *c, size_t n)
+{
+    struct wsjwt__tls *t = c->tls;
+    if (wsjwt__tls_feed(t, c->tbuf, n) != 0) {
+        fail(c, WSJWT_ENOMEM, NULL, 0);
+        return;
+    }
+    c->depth++; /* rx_got must not release c under us */
+    if (!t->done) {
+        int rc = wsjwt__tls_handshake(t);
+        if (rc == 0 && c->request)
+            rc = wsjwt__tls_write(t, c->request, c->request_len);
+        if (rc != 0 && rc != WSJWT_EAGAIN)
+            fail(c, rc, NULL, 0);
+    }
+    while (t->done && !c->freed && c->state != ST_SHUT && c->state != ST_FAILING) {
+        rbuf_ensure(c);
+        size_t got = 0;
+        int rc = c->rbuf.p && c->rbuf.len < c->rbuf.cap
+                     ? wsjwt__tls_read(t, c->rbuf.p + c->rbuf.len, c->rbuf.cap - c->rbuf.len, &got)
+                     : WSJWT_ENOMEM;
+        if (rc == WSJWT_EAGAIN)
+            break;
+        if (rc == WSJWT_ECLOSED) {
+            /* close_notify: as a FIN would be */
+            if (c->state == ST_CLOSED_WAIT)
+                shut(c);
+            else
+                fail(c, c->state == ST_HANDSHAKE ? WSJWT_EHTTP_RESPONSE : WSJWT_ECLOSED, NULL, 0);
+            break;
+        }
+        if (rc) {
+            fail(c, rc, NULL, 0);
+            break;
+        }
+        rx_got(c, got);
+    }
+    c->depth--;
+    if (c->state != ST_SHUT && !c->freed) {
+        if (wsjwt__tls_stash(t) != 0)
+            fail(c, WSJWT_ENOMEM, NULL, 0);
+        else if (c->state != ST_SHUT)
+            tls_tx(c);
+    }
+    if (n < TBUF_SIZE) {
+        free(c->tbuf);
+        c->tbuf = NULL;
+    }
+    if (c->freed)
+        maybe_release(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct wsjwt_client *c = s->data;
@@ -617,7 +765,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         }
         return;
     }
-    rx_got(c, (size_t)nread);
+    if (c->tls)
+        tls_rx(c, (size_t)nread);
+    else
+        rx_got(c, (size_t)nread);
 }
 
 static void copy_headers(const struct wsjwt__http_header *in, size_t n, struct wsjwt_client_header *out)
@@ -1021,8 +1172,27 @@ int wsjwt_client_new(uv_loop_t *loop, const struct wsjwt_client_opts *o, struct 
     if (rc)
         goto fail;
     if (c->u.tls) {
-        rc = WSJWT_EUNSUPPORTED; /* TLS: the seam is tx_flush()/rx_bytes() */
-        goto fail;
+        struct wsjwt__tls_ctx *ctx = (struct wsjwt__tls_ctx *)o->tls;
+        char host[256];
+        if (c->u.host_len >= sizeof(host)) {
+            rc = WSJWT_EINVAL;
+            goto fail;
+        }
+        memcpy(host, c->u.host, c->u.host_len);
+        host[c->u.host_len] = '\0';
+        if (ctx)
+            wsjwt__tls_ctx_ref(ctx);
+        else if ((rc = wsjwt__tls_ctx_client_new(NULL, &ctx, NULL, 0)) != 0)
+            goto fail;
+        rc = WSJWT_ENOMEM;
+        if ((c->tls = calloc(1, sizeof(*c->tls))) != NULL)
+            rc = wsjwt__tls_init(c->tls, ctx, host);
+        wsjwt__tls_ctx_unref(ctx);
+        if (rc) {
+            free(c->tls);
+            c->tls = NULL;
+            goto fail;
+        }
     }
     rc = WSJWT_ENOMEM;
     if (o->token && !(c->token = dup_n(o->token, strlen(o->token))))
@@ -1200,6 +1370,15 @@ size_t wsjwt_client_queued(const struct wsjwt_client *c)
 void *wsjwt_client_user(const struct wsjwt_client *c)
 {
     return c ? c->user : NULL;
+}
+
+const char *wsjwt_client_tls_error(const struct wsjwt_client *c, char *buf, size_t size)
+{
+    if (size)
+        buf[0] = '\0';
+    if (c && c->tls && c->tls->failed)
+        wsjwt__tls_error(c->tls, buf, size);
+    return buf;
 }
 
 int wsjwt_client_os_error(const struct wsjwt_client *c)

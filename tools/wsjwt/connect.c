@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <wsjwt/client.h>
@@ -42,7 +43,7 @@ struct app {
 static void help(FILE *out)
 {
     fputs("usage: wsjwt connect URL [OPTIONS]\n\n"
-          "Opens a WebSocket to URL (ws://host[:port][/path][?query], IPv6 as [::1]).\n"
+          "Opens a WebSocket to URL (ws:// or wss://host[:port][/path][?query], IPv6 as [::1]).\n"
           "On a terminal: each line typed is sent as a text message; received messages\n"
           "are printed as they arrive (< text, binary as hex or base64); commands:\n"
           "  /ping [DATA]          send a ping (the pong is printed)\n"
@@ -52,6 +53,9 @@ static void help(FILE *out)
           "line; when stdin ends the client waits for as many replies as it sent (at\n"
           "most --wait), then closes with 1000.\n\n"
           "options:\n"
+          "  --ca FILE             wss://: trust the CAs in FILE (PEM) instead of the system's store\n"
+          "  --insecure            wss://: do not verify the server's certificate (testing only)\n"
+          "  --cert FILE --key FILE  wss://: client certificate chain and its key (PEM)\n"
           "  -x MESSAGE            send MESSAGE (repeatable), wait for the replies, close\n"
           "  --wait SECONDS        how long to wait for replies (default 2)\n"
           "  -H 'Name: value'      extra request header (repeatable)\n"
@@ -343,6 +347,12 @@ static void on_error(struct wsjwt_client *c, int err, const struct wsjwt_client_
             fprintf(stderr, CMD ": WWW-Authenticate: %.*s\n", (int)h->value_len, h->value);
         return;
     }
+    if (err == WSJWT_ETLS_VERIFY || err == WSJWT_ETLS) {
+        char why[256];
+        wsjwt_client_tls_error(c, why, sizeof(why));
+        fprintf(stderr, CMD ": %s%s%s\n", wsjwt_strerror(err), why[0] ? ": " : "", why);
+        return;
+    }
     int os = wsjwt_client_os_error(c);
     if (os && (err == WSJWT_ECONNECT || err == WSJWT_ERESOLVE || err == WSJWT_EIO))
         fprintf(stderr, CMD ": %s: %s\n", wsjwt_strerror(err), uv_strerror(os));
@@ -410,6 +420,8 @@ int cmd_connect(int argc, char **argv)
     const char *protocols[MAX_HEADERS];
     size_t n_headers = 0, n_protocols = 0;
     const char *url = NULL, *origin = NULL, *wait = NULL;
+    struct wsjwt_tls_client_opts tlso;
+    memset(&tlso, 0, sizeof(tlso));
     int deflate = 0;
     memset(&a, 0, sizeof(a));
     tokenopts_init(&to, CMD);
@@ -451,6 +463,18 @@ int cmd_connect(int argc, char **argv)
         if ((r = opt_value(CMD, argc, argv, &i, "--origin", &origin)) != OPT_UNKNOWN) {
             if (r == OPT_ERROR)
                 return EXIT_USAGE;
+            continue;
+        }
+        if ((r = opt_value(CMD, argc, argv, &i, "--ca", &tlso.ca_file)) != OPT_UNKNOWN ||
+            (r = opt_value(CMD, argc, argv, &i, "--cert", &tlso.cert_file)) != OPT_UNKNOWN ||
+            (r = opt_value(CMD, argc, argv, &i, "--key", &tlso.key_file)) != OPT_UNKNOWN) {
+            if (r == OPT_ERROR)
+                return EXIT_USAGE;
+            continue;
+        }
+        if (strcmp(argv[i], "--insecure") == 0) {
+            tlso.insecure = 1;
+            i++;
             continue;
         }
         if ((r = opt_value(CMD, argc, argv, &i, "--wait", &wait)) != OPT_UNKNOWN) {
@@ -495,14 +519,26 @@ int cmd_connect(int argc, char **argv)
         }
         a.wait_ms = (uint64_t)(s * 1000.0);
     }
+    struct wsjwt_tls_client *tls = NULL;
+    if (strncasecmp(url, "wss://", 6) == 0) {
+        char err[512];
+        if (tlso.insecure)
+            fprintf(stderr, CMD ": warning: --insecure: the server's certificate is NOT verified\n");
+        if (wsjwt_tls_client_new(&tlso, &tls, err, sizeof(err)) != 0) {
+            fprintf(stderr, CMD ": %s\n", err);
+            return EXIT_USAGE;
+        }
+    }
     int rc = tokenopts_prepare(&to);
     if (rc) {
+        wsjwt_tls_client_free(tls);
         tokenopts_release(&to);
         return rc;
     }
     char *token = NULL;
     int owned = 0;
     if ((rc = tokenopts_token(&to, &token, &owned)) != 0) {
+        wsjwt_tls_client_free(tls);
         tokenopts_release(&to);
         return rc;
     }
@@ -522,10 +558,12 @@ int cmd_connect(int argc, char **argv)
         .deflate = deflate,
         .cb = {on_open, on_message, on_pong, on_error, on_close},
         .user = &a,
+        .tls = tls,
     };
     rc = a.line ? wsjwt_client_new(a.loop, &o, &a.client) : WSJWT_ENOMEM;
     tokenopts_free_token(token, owned);
     tokenopts_release(&to);
+    wsjwt_tls_client_free(tls); /* the client holds its own reference */
     if (rc) {
         fprintf(stderr, CMD ": %s: %s\n", url,
                 rc == WSJWT_EUNSUPPORTED ? "wss:// is not supported yet" : wsjwt_strerror(rc));
