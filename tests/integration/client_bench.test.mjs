@@ -189,3 +189,14 @@ test('--server-pid samples the server: CPU per message, and RSS per held connect
   assert.ok(r.json.rss_before_kb > 0 && r.json.rss_after_kb > 0, JSON.stringify(r.json));
   assert.ok('bytes_per_conn' in r.json);
 });
+
+test('--count runs a fixed workload exactly: M messages per connection, M upgrades in all', async () => {
+  for (const [name, url] of peers()) {
+    let r = await bench([url, '--token', token, '--connections', '5', '--in-flight', '3', '--count', '200']);
+    assert.equal(r.code, 0, name + ': ' + r.err);
+    assert.equal(r.json.messages, 1000, name);
+    r = await bench([url, '--mode', 'upgrade', '--sign', '--connections', '4', '--threads', '2', '--count', '101']);
+    assert.equal(r.code, 0, name + ': ' + r.err);
+    assert.equal(r.json.upgrades, 101, name);
+  }
+});

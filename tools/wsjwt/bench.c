@@ -133,6 +133,9 @@ struct opts {
     size_t size;
     int binary, json, raw_echo;
     long server_pid; /* sample this process's CPU (and RSS in idle mode) */
+    uint64_t count;  /* a fixed workload instead of a duration: echo, messages per
+                        connection; upgrade, upgrades in all */
+    int duration_given;
     const char *label;
     double duration, warmup, rate, timeout;
 };
@@ -163,6 +166,7 @@ struct worker {
     uv_timer_t rate_timer;
     struct bconn *conns;
     uint32_t first, n, next_start, connecting, alive, rr;
+    uint64_t started, quota; /* upgrade --count: attempts started, this thread's share */
     uint64_t last_tick;
     double credit;
     uint8_t *pat[NPAT]; /* per-worker send buffers: pattern, sequence prefix rewritten per send */
@@ -298,6 +302,8 @@ static void send_one(struct bconn *bc)
     struct worker *w = bc->w;
     struct bench *b = w->b;
     uint32_t seq = bc->sent;
+    if (b->o.count && seq >= b->o.count)
+        return; /* this connection's share of a fixed workload is sent */
     uint8_t *p = w->pat[seq % b->npat];
     put_seq(p, b->o.size, seq);
     int rc = wsjwt_client_send(bc->c, b->o.binary, p, b->o.size);
@@ -324,9 +330,10 @@ static void conn_gone(struct bconn *bc)
     }
     bc->open = 0;
     int ph = phase_of(w->b);
-    if (w->b->o.mode == M_UPGRADE && ph != P_STOP && ph != P_SETUP)
-        start_conn(w, bc);
-    else if (w->next_start < w->n && ph != P_STOP)
+    if (w->b->o.mode == M_UPGRADE && ph != P_STOP && ph != P_SETUP) {
+        if (!w->b->o.count || w->started < w->quota)
+            start_conn(w, bc);
+    } else if (w->next_start < w->n && ph != P_STOP)
         start_conn(w, &w->conns[w->next_start++]);
     if (ph == P_STOP && w->alive == 0)
         stop_loop(w);
@@ -478,6 +485,7 @@ static void start_conn(struct worker *w, struct bconn *bc)
     }
     w->alive++;
     w->connecting++;
+    w->started++;
 }
 
 /* ---- the worker loop ---------------------------------------------------------------- */
@@ -523,7 +531,7 @@ static void on_wake(uv_async_t *a)
     w->seen_phase = ph;
     if (was == P_SETUP && (ph == P_WARMUP || ph == P_MEASURE)) {
         if (b->o.mode == M_UPGRADE) {
-            for (uint32_t i = 0; i < w->n; i++)
+            for (uint32_t i = 0; i < w->n && (!b->o.count || w->started < w->quota); i++)
                 start_conn(w, &w->conns[i]);
         } else if (b->o.mode == M_ECHO && b->o.rate > 0) {
             w->last_tick = now_ns();
@@ -632,6 +640,9 @@ static void help(FILE *out)
           "  --size BYTES        payload per message (32)\n"
           "  --binary            binary messages (default text)\n"
           "  --duration S        measured seconds (5)\n"
+          "  --count M           a fixed workload instead (no warm-up; --duration is then\n"
+          "                      the limit, default 600): echo, M messages per connection;\n"
+          "                      upgrade, M upgrades in all (for instruction counts)\n"
           "  --warmup S          seconds before measuring (1)\n"
           "  --rate R            echo: R messages/s in all, open loop (default: closed loop)\n"
           "  --threads T         event-loop threads (1)\n"
@@ -736,7 +747,14 @@ static int parse(int argc, char **argv, struct bench *b)
         NUM("--connections", 1, MAX_CONNS, o->conns, uint32_t)
         NUM("--in-flight", 1, MAX_INFLIGHT, o->inflight, uint32_t)
         NUM("--size", 0, MAX_SIZE, o->size, size_t)
-        NUM("--duration", 0.1, MAX_SECONDS, o->duration, double)
+        if ((r = opt_value(CMD, argc, argv, &i, "--duration", &v)) != OPT_UNKNOWN) {
+            if (r == OPT_ERROR || num("--duration", v, 0.1, MAX_SECONDS, &d) != 0)
+                return EXIT_USAGE;
+            o->duration = d;
+            o->duration_given = 1;
+            continue;
+        }
+        NUM("--count", 1, 1e12, o->count, uint64_t)
         NUM("--warmup", 0, MAX_SECONDS, o->warmup, double)
         NUM("--rate", 1, 1e9, o->rate, double)
         NUM("--threads", 1, MAX_THREADS, o->threads, uint32_t)
@@ -767,6 +785,12 @@ static int parse(int argc, char **argv, struct bench *b)
     }
     if (o->threads > o->conns)
         o->threads = o->conns;
+    if (o->count && o->mode == M_IDLE) {
+        fprintf(stderr, CMD ": --count applies to echo and upgrade\n");
+        return EXIT_USAGE;
+    }
+    if (o->count && !o->duration_given)
+        o->duration = MAX_SECONDS;
     if ((uint64_t)o->conns * o->inflight > MAX_SLOTS) {
         fprintf(stderr, CMD ": --connections x --in-flight is capped at %u\n", MAX_SLOTS);
         return EXIT_USAGE;
@@ -957,6 +981,7 @@ int cmd_bench(int argc, char **argv)
             w->conns[i].w = w;
         }
         first += w->n;
+        w->quota = o->count / o->threads + (t < o->count % o->threads);
         for (unsigned k = 0; k < b->npat; k++) {
             w->pat[k] = malloc(o->size ? o->size : 1);
             if (!w->pat[k])
@@ -1013,6 +1038,22 @@ int cmd_bench(int argc, char **argv)
         uint64_t opened = sum(b, offsetof(struct worker, pub_opened));
         for (int k = 0; k < 500 && sum(b, offsetof(struct worker, pub_checked)) < opened; k++)
             sleep_s(0.01);
+    } else if (o->count) {
+        /* A fixed workload: from the first message (or upgrade) to the last
+         * reply, no warm-up; errors count as done so that a failing run ends. */
+        uint64_t target =
+            o->mode == M_ECHO ? o->count * sum(b, offsetof(struct worker, pub_opened)) : o->count;
+        set_phase(b, P_MEASURE);
+        cpu0 = cpu_s();
+        scpu0 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
+        m0 = now_ns();
+        while (sum(b, offsetof(struct worker, pub_done)) + sum(b, offsetof(struct worker, pub_errors)) <
+                   target &&
+               (double)(now_ns() - m0) / 1e9 < o->duration)
+            sleep_s(0.001);
+        m1 = now_ns();
+        cpu1 = cpu_s();
+        scpu1 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
     } else {
         set_phase(b, P_WARMUP);
         if (o->warmup > 0)
