@@ -321,6 +321,13 @@ void wsjwt__pmd_unpack(uint16_t v, struct wsjwt__pmd_params *p)
     p->client_no_context_takeover = (v & 0x200u) != 0;
 }
 
+int wsjwt__pmd_shareable(uint16_t packed)
+{
+    struct wsjwt__pmd_params p;
+    wsjwt__pmd_unpack(packed, &p);
+    return packed != 0 && p.server_no_context_takeover && wsjwt__pmd_server_bits(&p) == 15;
+}
+
 unsigned wsjwt__pmd_server_bits(const struct wsjwt__pmd_params *p)
 {
     return p->server_max_window_bits ? p->server_max_window_bits : 15u;

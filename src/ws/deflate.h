@@ -102,6 +102,11 @@ size_t wsjwt__pmd_write_response(char *out, size_t cap, const struct wsjwt__pmd_
 uint16_t wsjwt__pmd_pack(const struct wsjwt__pmd_params *p);
 void wsjwt__pmd_unpack(uint16_t v, struct wsjwt__pmd_params *p);
 
+/* 1 if a connection with this packed answer can read a message compressed
+ * once for many receivers: without server context takeover and with a
+ * 15-bit window (no server_max_window_bits, or 15). */
+int wsjwt__pmd_shareable(uint16_t packed);
+
 /* Window bits each side compresses with under an answer: 15 when the
  * parameter is absent. */
 unsigned wsjwt__pmd_server_bits(const struct wsjwt__pmd_params *p);

@@ -207,6 +207,7 @@ static void test_client_check(void **state)
         client_check("permessage-deflate; client_max_window_bits=10; server_max_window_bits=12", 0, &p), 1);
     assert_int_equal(wsjwt__pmd_client_bits(&p), 10);
     assert_int_equal(wsjwt__pmd_server_bits(&p), 12);
+    assert_int_equal(wsjwt__pmd_shareable(0), 0);
     /* Our no-context-takeover offer: the server must accept
      * server_no_context_takeover (RFC 7692 7.1.1.1). */
     assert_int_equal(client_check("permessage-deflate; server_no_context_takeover", 1, &p), 1);
@@ -505,6 +506,8 @@ static void test_ctx_pair(void **state)
             wsjwt__pmd_buf_free(&c);
             wsjwt__pmd_buf_free(&u);
         }
+        /* Only shared mode's answer reads a once-compressed broadcast. */
+        assert_int_equal(wsjwt__pmd_shareable(wsjwt__pmd_pack(&p)), m == 0);
         wsjwt__pmd_ctx_free(&srv);
         wsjwt__pmd_ctx_free(&cli);
     }
