@@ -12,9 +12,13 @@
 #define ERR WSJWT_EJWT_JSON
 #define DUP WSJWT_EJWT_DUPLICATE
 
-/* An object member name held for duplicate detection: its raw text. */
+/* An object member name held for duplicate detection: its raw text and a
+ * hash of its unescaped bytes, compared first so that the quadratic pairwise
+ * check costs an integer comparison per pair (a header is parsed before its
+ * signature is checked: hostile names must stay cheap). */
 struct key {
     uint32_t off, len;
+    uint32_t hash;
     uint8_t esc;
 };
 
@@ -310,11 +314,30 @@ static void ustream_init(struct ustream *u, const uint8_t *s, uint32_t off, uint
     u->nbuf = u->ibuf = 0;
 }
 
+/* FNV-1a over the unescaped bytes of a name. */
+static uint32_t key_hash(const struct parser *p, const struct key *k)
+{
+    uint32_t h = 2166136261u;
+    if (!k->esc) {
+        for (uint32_t i = 0; i < k->len; i++)
+            h = (h ^ p->s[k->off + i]) * 16777619u;
+    } else {
+        struct ustream u;
+        int c;
+        ustream_init(&u, p->s, k->off, k->len);
+        while ((c = uget(&u)) >= 0)
+            h = (h ^ (uint32_t)c) * 16777619u;
+    }
+    return h;
+}
+
 /* Names are compared after unescaping: "a" and "\u0061" are the same name. */
 static int key_eq(const struct parser *p, const struct key *a, const struct key *b)
 {
     struct ustream ua, ub;
     int x, y;
+    if (a->hash != b->hash)
+        return 0;
     if (!a->esc && !b->esc)
         return a->len == b->len && memcmp(p->s + a->off, p->s + b->off, a->len) == 0;
     ustream_init(&ua, p->s, a->off, a->len);
@@ -405,6 +428,7 @@ static int object(struct parser *p, struct top *top)
             return ERR;
         if ((rc = scan_string(p, &k.off, &k.len, &k.esc)) != 0)
             return rc;
+        k.hash = key_hash(p, &k);
         /* jansson's order: the duplicate is reported as soon as the name is
          * read, before the value. */
         for (size_t j = base; j < p->nkeys; j++)

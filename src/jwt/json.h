@@ -22,7 +22,7 @@
  * cannot carry many more members anyway. */
 #define WSJWT__JSON_MAX_MEMBERS 256
 /* Member names held at once for duplicate detection, across nesting (a stack
- * array of the parser: 12 bytes each). */
+ * array of the parser: 16 bytes each). */
 #define WSJWT__JSON_MAX_OPEN_KEYS 512
 
 enum wsjwt__jtype {
