@@ -256,6 +256,17 @@ WSJWT_API int wsjwt_jwt_claim_string(const struct wsjwt_jwt *jwt, const char *na
 WSJWT_API int wsjwt_jwt_claim_int(const struct wsjwt_jwt *jwt, const char *name, int64_t *out);
 WSJWT_API int wsjwt_jwt_claim_bool(const struct wsjwt_jwt *jwt, const char *name, int *out);
 
+/* 1 when the claim is the string `value`, or an array holding that string
+ * (as aud is matched: scopes, roles, channels); 0 when not. WSJWT_ENOENT when
+ * absent, WSJWT_EJWT_CLAIM_TYPE when neither a string nor an array. */
+WSJWT_API int wsjwt_jwt_claim_contains(const struct wsjwt_jwt *jwt, const char *name, const char *value);
+
+/* The claim's value as JSON text (any type; a string with its quotes and
+ * escapes), not NUL-terminated: *out points into the token object and lives
+ * as long as it, *out_len is its length. WSJWT_ENOENT when absent. */
+WSJWT_API int wsjwt_jwt_claim_json(const struct wsjwt_jwt *jwt, const char *name, const char **out,
+                                   size_t *out_len);
+
 /* A header member as a string (kid, typ, ...). */
 WSJWT_API int wsjwt_jwt_header_string(const struct wsjwt_jwt *jwt, const char *name, const char **out);
 

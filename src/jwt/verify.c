@@ -458,6 +458,37 @@ int wsjwt_jwt_claim_bool(const struct wsjwt_jwt *jwt, const char *name, int *out
     return 0;
 }
 
+int wsjwt_jwt_claim_contains(const struct wsjwt_jwt *jwt, const char *name, const char *value)
+{
+    const struct wsjwt__jmember *v;
+    size_t pos = 0;
+    int rc = get(jwt ? jwt->pm : NULL, jwt ? jwt->np : 0, name, &v), type, found = 0;
+    char *buf;
+    if (rc || !value)
+        return rc ? rc : WSJWT_EINVAL;
+    if (v->type == WSJWT__J_STRING)
+        return strcmp(v->str, value) == 0;
+    if (v->type != WSJWT__J_ARRAY)
+        return WSJWT_EJWT_CLAIM_TYPE;
+    if (!(buf = malloc((size_t)v->raw_len + 1)))
+        return WSJWT_ENOMEM;
+    while (!found && wsjwt__json_array_next(v, &pos, &type, buf))
+        found = type == WSJWT__J_STRING && strcmp(buf, value) == 0;
+    free(buf);
+    return found;
+}
+
+int wsjwt_jwt_claim_json(const struct wsjwt_jwt *jwt, const char *name, const char **out, size_t *out_len)
+{
+    const struct wsjwt__jmember *v;
+    int rc = get(jwt ? jwt->pm : NULL, jwt ? jwt->np : 0, name, &v);
+    if (rc || !out || !out_len)
+        return rc ? rc : WSJWT_EINVAL;
+    *out = v->raw;
+    *out_len = v->raw_len;
+    return 0;
+}
+
 int wsjwt_jwt_header_string(const struct wsjwt_jwt *jwt, const char *name, const char **out)
 {
     const struct wsjwt__jmember *v;

@@ -873,6 +873,32 @@ static void test_json_escapes_and_caps(void **state)
     assert_int_equal(v, 1700000000);
     wsjwt_jwt_free(j);
     free(t);
+    /* contains and raw JSON */
+    t = tu_hs("SHA256", SECRET, 32, "{\"alg\":\"HS256\"}",
+              "{\"ch\":[\"lobby\",7,\"r\\u00e9d\"],\"one\":\"lobby\",\"n\":5,\"o\":{\"a\" : [1]}}");
+    assert_int_equal(wsjwt_jwt_verify(p, set, t, strlen(t), 0, &j, &err), 0);
+    assert_int_equal(wsjwt_jwt_claim_contains(j, "ch", "lobby"), 1);
+    assert_int_equal(wsjwt_jwt_claim_contains(j, "ch",
+                                              "r\xc3\xa9"
+                                              "d"),
+                     1);
+    assert_int_equal(wsjwt_jwt_claim_contains(j, "ch", "7"), 0);
+    assert_int_equal(wsjwt_jwt_claim_contains(j, "ch", "lob"), 0);
+    assert_int_equal(wsjwt_jwt_claim_contains(j, "one", "lobby"), 1);
+    assert_int_equal(wsjwt_jwt_claim_contains(j, "one", "x"), 0);
+    assert_int_equal(wsjwt_jwt_claim_contains(j, "n", "5"), WSJWT_EJWT_CLAIM_TYPE);
+    assert_int_equal(wsjwt_jwt_claim_contains(j, "none", "x"), WSJWT_ENOENT);
+    size_t rl;
+    assert_int_equal(wsjwt_jwt_claim_json(j, "o", &str, &rl), 0);
+    assert_int_equal(rl, 11);
+    assert_memory_equal(str, "{\"a\" : [1]}", 11);
+    assert_int_equal(wsjwt_jwt_claim_json(j, "one", &str, &rl), 0);
+    assert_memory_equal(str, "\"lobby\"", rl);
+    assert_int_equal(wsjwt_jwt_claim_json(j, "n", &str, &rl), 0);
+    assert_memory_equal(str, "5", rl);
+    assert_int_equal(wsjwt_jwt_claim_json(j, "zz", &str, &rl), WSJWT_ENOENT);
+    wsjwt_jwt_free(j);
+    free(t);
     wsjwt_policy_free(p);
     wsjwt_keyset_unref(set);
 }
