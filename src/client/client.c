@@ -39,6 +39,9 @@
 #define RBUF_SIZE (256u * 1024u)
 /* A read at least this large means bulk traffic: keep the read buffer. */
 #define RBUF_KEEP_READ (16u * 1024u)
+/* An open connection without a read for this long gives its read buffer
+ * back: idle clients hold none, busy ones never allocate per read. */
+#define RBUF_IDLE_MS 1000u
 /* Mask keys per RAND_bytes call: 64 keys per 256 bytes keeps the CSPRNG's
  * per-call cost (locking, reseed checks) off the per-message path. */
 #define MASK_POOL 256u
@@ -80,6 +83,7 @@ struct wsjwt_client {
     int close_sent; /* our close frame is queued */
     int close_reported;
     int os_error;
+    uint64_t reads, reads_at_sweep; /* for the read-buffer sweep */
     struct addrinfo *ai, *ai_next;
     struct addrinfo nai; /* a numeric host: no resolver round trip through the thread pool */
     struct sockaddr_storage nsa;
@@ -298,10 +302,20 @@ static void fail(struct wsjwt_client *c, int err, const struct wsjwt_client_resp
 static void on_timer(uv_timer_t *t)
 {
     struct wsjwt_client *c = t->data;
-    if (c->state < ST_OPEN)
+    if (c->state < ST_OPEN) {
         fail(c, WSJWT_ETIMEDOUT, NULL, 0);
-    else
+    } else if (c->state == ST_OPEN) {
+        /* The read-buffer sweep (see rx_got): release it once a whole period
+         * passed without a read. */
+        if (c->rbuf.len == 0 && c->reads == c->reads_at_sweep) {
+            buf_free(&c->rbuf);
+        } else {
+            c->reads_at_sweep = c->reads;
+            uv_timer_start(&c->timer, on_timer, RBUF_IDLE_MS, 0);
+        }
+    } else {
         shut(c); /* the close handshake took too long: on_close tells what we know */
+    }
 }
 
 /* ---- send path --------------------------------------------------------------- */
@@ -631,8 +645,18 @@ static void rx_got(struct wsjwt_client *c, size_t n)
     c->depth--;
     if (c->state != ST_SHUT && c->state != ST_FAILING)
         tx_flush(c);
-    if (c->rbuf.len == 0 && (n < RBUF_KEEP_READ || c->state == ST_SHUT))
+    c->reads++;
+    if (c->state == ST_OPEN && c->rbuf.p) {
+        /* An open connection keeps its read buffer while reads keep coming
+         * (no allocation per message); the timer, idle while open, releases
+         * it after a quiet period. Checking is cheaper than re-arming. */
+        if (!uv_is_active((uv_handle_t *)&c->timer)) {
+            c->reads_at_sweep = c->reads;
+            uv_timer_start(&c->timer, on_timer, RBUF_IDLE_MS, 0);
+        }
+    } else if (c->rbuf.len == 0 && (n < RBUF_KEEP_READ || c->state == ST_SHUT)) {
         buf_free(&c->rbuf);
+    }
     if (c->freed)
         maybe_release(c);
 }
