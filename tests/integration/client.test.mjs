@@ -274,3 +274,30 @@ test('IPv6 literal URLs: connects to [::1], Host header in brackets', async (t) 
     wss.close();
   }
 });
+
+test('stdin redirected from a regular file: every line sent (CRLF and a last line without newline too)', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const dir = fs.mkdtempSync(os.tmpdir() + '/wsjwt-client-');
+  const file = dir + '/in.txt';
+  fs.writeFileSync(file, 'one\ntwo\r\nthree');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const r = await new Promise((resolve, reject) => {
+      const p = spawn(BIN, ['connect', `ws://127.0.0.1:${node.address().port}/`, '--token', token()], {
+        stdio: [fd, 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d) => { out += d; });
+      p.stderr.on('data', (d) => { err += d; });
+      const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('timed out: ' + err)); }, 15000);
+      p.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
+    });
+    assert.equal(r.out, 'one\ntwo\nthree\n', r.err);
+    assert.equal(r.code, 0);
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(dir, { recursive: true });
+  }
+});
