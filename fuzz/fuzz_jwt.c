@@ -70,6 +70,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)wsjwt_jwt_claim_int(jwt, "exp", &v);
         (void)wsjwt_jwt_claim_bool(jwt, "admin", &b);
         (void)wsjwt_jwt_header_string(jwt, "kid", &s);
+        (void)wsjwt_jwt_claim_contains(jwt, "aud", "api");
+        (void)wsjwt_jwt_claim_contains(jwt, "scope", "x");
+        size_t n;
+        if (wsjwt_jwt_claim_json(jwt, "iss", &s, &n) == 0 && n == 0)
+            abort();
         if (strlen(wsjwt_jwt_payload_json(jwt)) == 0)
             abort();
         wsjwt_jwt_free(jwt);
