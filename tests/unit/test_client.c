@@ -354,6 +354,10 @@ static void test_echo_and_server_close(void **state)
     assert_int_equal(tl, 12);
     assert_memory_equal(text, "hello server", 12);
     assert_int_equal(cc, 1000);
+    /* each frame its own mask key (CSPRNG): the text's at 2..5, the close's
+     * at 18 + 2 (a 2-byte header, 4-byte key and 12 bytes of text before) */
+    assert_int_equal(w->got[1], 0x80 | 12);
+    assert_memory_not_equal(w->got + 2, w->got + 20, 4);
     free(w);
 }
 
