@@ -1,4 +1,4 @@
-# Test registration. Labels: unit, interop, integration, fuzz.
+# Test registration. Labels: unit, interop, integration, abuse, fuzz.
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 
 # Unit tests: one executable per tests/unit/test_*.c, with access to internals.
@@ -18,7 +18,7 @@ endforeach()
 # Node peers (ws, jsonwebtoken, jose), installed by `npm ci` in tests/interop.
 find_program(NODE node)
 set(WSJWT_NODE_MODULES ${PROJECT_SOURCE_DIR}/tests/interop/node_modules)
-foreach(kind interop integration)
+foreach(kind interop integration abuse)
   file(GLOB tests CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/${kind}/*.test.mjs)
   foreach(src ${tests})
     get_filename_component(name ${src} NAME_WE)

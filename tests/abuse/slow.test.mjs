@@ -1,0 +1,141 @@
+// Slow and half-open peers: request heads dribbled, frames dribbled, peers
+// that never read, peers that go silent without a close. Authenticated
+// clients keep echoing through each case. docs/security.md names these cases.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer, token, rawConnect, rawOpen, rawWait, rawFrame, rawCloseFrame, takeFrame, upgradeRequest, frame,
+  summary, rssKiB, goodClients, stoppedCounters, sleep,
+} from './abuse.mjs';
+
+test('head-dribble: request heads sent a byte at a time are cut at the handshake timeout', { timeout: 30000 }, async () => {
+  const srv = await startServer(['--handshake-timeout', '1s']);
+  const good = await goodClients(srv.url, 4, token(), { paceMs: 5 });
+  const PEERS = 50;
+  try {
+    const head = Buffer.from(upgradeRequest(srv.port, { token: token() }));
+    const t0 = Date.now();
+    const cut = await Promise.all(Array.from({ length: PEERS }, async () => {
+      const raw = await rawConnect(srv.port);
+      let sent = 0;
+      // One byte every 100 ms: the whole head would take about 40 s.
+      while (!raw.ended && sent < head.length) {
+        raw.sock.write(head.subarray(sent, sent + 1));
+        sent++;
+        await rawWait(raw, (r) => r.ended, 100).catch(() => {});
+      }
+      await rawWait(raw, (r) => r.ended, 5000);
+      const r = { ms: Date.now() - t0, sent, answered: raw.buf.length };
+      raw.sock.destroy();
+      return r;
+    }));
+    await good.stop();
+    const maxMs = Math.max(...cut.map((c) => c.ms));
+    const maxSent = Math.max(...cut.map((c) => c.sent));
+    summary('head-dribble', `${PEERS} dribbled heads cut at the 1 s handshake timeout after at most ${maxMs} ms and ${maxSent} of ${head.length} bytes, good clients echoed ${good.echoed} messages, errors seen by good clients: ${good.errors.length}`);
+    assert.ok(maxMs < 2500, `cut after ${maxMs} ms`);
+    assert.ok(cut.every((c) => c.sent < head.length && c.answered === 0));
+    assert.deepEqual(good.errors, []);
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+  }
+});
+
+test('frame-dribble: frames sent a byte at a time are reassembled exactly; others are not held up', { timeout: 30000 }, async () => {
+  const srv = await startServer([]);
+  const good = await goodClients(srv.url, 4, token(), { paceMs: 5 });
+  const PEERS = 20;
+  try {
+    const results = await Promise.all(Array.from({ length: PEERS }, async (_, k) => {
+      const raw = await rawOpen(srv.port, token());
+      const text = `dribbled ${k} `.padEnd(150, 'x');
+      const bytes = Buffer.concat([frame(1, text.slice(0, 70), { fin: false }), frame(9, 'ping'), frame(0, text.slice(70))]);
+      for (let i = 0; i < bytes.length; i++) {
+        raw.sock.write(bytes.subarray(i, i + 1));
+        await sleep(5);
+      }
+      const pong = await rawFrame(raw, 5000);
+      const msg = await rawFrame(raw, 5000);
+      raw.sock.destroy();
+      return pong.opcode === 10 && pong.payload.toString() === 'ping' && msg.opcode === 1 && msg.payload.toString() === text;
+    }));
+    await good.stop();
+    const ok = results.filter(Boolean).length;
+    summary('frame-dribble', `${ok}/${PEERS} messages dribbled a byte every 5 ms (with a ping between fragments) echoed intact, good clients echoed ${good.echoed} messages, errors seen by good clients: ${good.errors.length}`);
+    assert.equal(ok, PEERS);
+    assert.deepEqual(good.errors, []);
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+  }
+});
+
+test('never-read: peers that never read are closed with 1013 at the send-queue cap, memory flat', { timeout: 60000 }, async () => {
+  const srv = await startServer(['--max-backpressure', '256k', '--max-message', '64k', '--close-timeout', '4s']);
+  const good = await goodClients(srv.url, 4, token(), { paceMs: 5 });
+  const PEERS = 20;
+  try {
+    const rss0 = rssKiB(srv.proc.pid);
+    let peak = rss0;
+    const sampler = setInterval(() => { peak = Math.max(peak, rssKiB(srv.proc.pid)); }, 50);
+    const chunk = frame(2, Buffer.alloc(60000, 7));
+    const codes = await Promise.all(Array.from({ length: PEERS }, async () => {
+      const raw = await rawOpen(srv.port, token());
+      raw.sock.pause(); // the kernel buffers fill, then the server's queue
+      const t0 = Date.now();
+      // 1.5 s of echoes never read: far more than the socket buffers plus
+      // the cap. The peer then reads (within the close timeout: a peer that
+      // never does is cut, and a reset loses what it had not read).
+      while (Date.now() - t0 < 1500 && !raw.ended) {
+        if (!raw.sock.write(chunk)) await sleep(5);
+      }
+      raw.sock.resume();
+      await rawWait(raw, (r) => r.ended, 10000);
+      let last = null;
+      for (let f; (f = takeFrame(raw));) last = f;
+      raw.sock.destroy();
+      return last && last.opcode === 8 ? last.payload.readUInt16BE(0) : null;
+    }));
+    clearInterval(sampler);
+    await sleep(300);
+    const rss1 = rssKiB(srv.proc.pid);
+    await good.stop();
+    const n1013 = codes.filter((c) => c === 1013).length;
+    summary('never-read', `${n1013}/${PEERS} non-reading peers closed with 1013 (cap 256 KiB), server RSS ${rss0} KiB -> peak ${peak} KiB -> ${rss1} KiB after, good clients echoed ${good.echoed} messages, errors seen by good clients: ${good.errors.length}`);
+    assert.equal(n1013, PEERS);
+    // Each peer may hold its cap plus one message in flight: 20 x 320 KiB.
+    assert.ok(peak - rss0 < 20 * 1024, `RSS grew ${peak - rss0} KiB`);
+    assert.deepEqual(good.errors, []);
+  } finally {
+    const r = await srv.stop();
+    assert.equal(r.code, 0);
+    assert.ok(stoppedCounters(srv.stderr()).slow_consumers >= PEERS);
+  }
+});
+
+test('vanish: peers that go silent without a close are pinged, then closed at the idle timeout', { timeout: 30000 }, async () => {
+  const srv = await startServer(['--ping-interval', '300ms', '--idle-timeout', '1s', '--close-timeout', '500ms']);
+  const good = await goodClients(srv.url, 4, token(), { paceMs: 50 });
+  const PEERS = 50;
+  try {
+    const t0 = Date.now();
+    const res = await Promise.all(Array.from({ length: PEERS }, async () => {
+      // A peer that vanished: it reads (the kernel would) but never answers.
+      const raw = await rawOpen(srv.port, token());
+      const ping = await rawFrame(raw, 3000);
+      const close = await rawCloseFrame(raw, 5000);
+      await rawWait(raw, (r) => r.ended, 3000); // no close answer: TCP cut at the close timeout
+      raw.sock.destroy();
+      return { pinged: ping && ping.opcode === 9, code: close && close.code, ms: Date.now() - t0 };
+    }));
+    await good.stop();
+    const pinged = res.filter((r) => r.pinged).length, n1001 = res.filter((r) => r.code === 1001).length;
+    const maxMs = Math.max(...res.map((r) => r.ms));
+    summary('vanish', `${PEERS} silent peers: ${pinged} pinged, ${n1001} closed with 1001 at the 1 s idle timeout, all gone after ${maxMs} ms, good clients (answering pings) echoed ${good.echoed} messages, errors seen by good clients: ${good.errors.length}`);
+    assert.equal(pinged, PEERS);
+    assert.equal(n1001, PEERS);
+    assert.ok(maxMs < 4000);
+    assert.deepEqual(good.errors, []);
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+  }
+});
