@@ -46,17 +46,26 @@ static int conn_fd(const struct wsjwt_conn *c)
     return c->poll.io_watcher.fd;
 }
 
+/* Registers the events the connection waits for, only when they change:
+ * libuv's uv_poll_start removes the descriptor from epoll and adds it again
+ * (two epoll_ctl calls) even for the same events, and uv_poll_stop removes
+ * it even when it was never added. */
 static void poll_update(struct wsjwt_conn *c)
 {
-    int ev = 0;
+    unsigned want = 0;
     if (c->state == CONN_DEAD)
         return;
     if (!(c->flags & CF_READ_OFF))
-        ev |= UV_READABLE;
+        want |= CF_POLL_R;
     if (c->flags & CF_POLLOUT)
-        ev |= UV_WRITABLE;
-    if (ev)
-        uv_poll_start(&c->poll, ev, on_poll);
+        want |= CF_POLL_W;
+    if (want == (c->flags & (CF_POLL_R | CF_POLL_W)))
+        return;
+    c->flags = (uint16_t)((c->flags & ~(CF_POLL_R | CF_POLL_W)) | want);
+    if (want)
+        uv_poll_start(&c->poll,
+                      ((want & CF_POLL_R) ? UV_READABLE : 0) | ((want & CF_POLL_W) ? UV_WRITABLE : 0),
+                      on_poll);
     else
         uv_poll_stop(&c->poll);
 }
@@ -811,7 +820,17 @@ void wsjwt__conn_accept(struct wsjwt__loop *l, int fd)
     wsjwt__http_parser_init(&c->u.http, l->srv->cfg.max_head, l->srv->cfg.max_headers);
     c->poll.data = c;
     l->n_conns++;
-    poll_update(c);
+    /* On loopback and on fast links the request head is usually there by
+     * the time the connection is accepted: read it now. A refused upgrade
+     * is then answered and closed without ever being registered with epoll
+     * (two epoll_ctl calls and a loop turn saved); an accepted one is
+     * registered once, open. When nothing has arrived yet this costs one
+     * read that returns EAGAIN. */
+    conn_read(c);
+    cork_flush(l);
+    conn_settle(c);
+    if (c->state != CONN_DEAD)
+        poll_update(c);
 }
 
 static int elapsed(uint32_t now, uint32_t since, uint32_t ms)

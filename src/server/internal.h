@@ -12,6 +12,7 @@
 
 #include "http/http.h"
 #include "net/net.h"
+#include "net/tls.h"
 #include "ws/ws.h"
 
 /* One read() takes at most this much: 64 KiB is the loopback segment size
@@ -44,6 +45,16 @@ enum wsjwt__conn_state {
 #define CF_READ_OFF    0x0080u /* not polling for input */
 #define CF_OPENED      0x0100u /* counted in stats.open */
 #define CF_REASON      0x0200u /* msg holds the NUL-terminated close reason */
+#define CF_POLL_R      0x0400u /* registered with the poll handle: readable */
+#define CF_POLL_W      0x0800u /* registered with the poll handle: writable */
+#define CF_TLS         0x0400u /* a struct wsjwt__tls_conn: bytes go through the TLS engine */
+#define CF_TLS_WAIT    0x0800u /* TLS handshake postponed to the next loop turn (budget spent) */
+
+/* TLS handshake steps per loop turn: a full handshake costs the server
+ * about 0.1-1 ms of signing (P-256 to RSA-2048), so a burst of new clients
+ * cannot hold established connections back by more than a few ms per turn;
+ * the rest wait for the next turn (issue 6). */
+#define WSJWT__TLS_HS_PER_TURN 16u
 
 struct wsjwt__loop;
 
@@ -78,6 +89,15 @@ struct wsjwt_conn {
     uint16_t close_code;   /* for on_close: 1006 until a close is sent or received */
     uint16_t flags;
     uint8_t state;
+};
+
+/* A TLS connection: the engine follows the connection in the same
+ * allocation, so that plain connections pay nothing for TLS (CF_TLS tells
+ * them apart). */
+struct wsjwt__tls_conn {
+    struct wsjwt_conn c;
+    struct wsjwt__tls t;
+    struct wsjwt_conn *hs_next; /* the loop's list of postponed handshakes */
 };
 
 /* Counters. Each loop writes only its own; readers on other threads see
@@ -138,6 +158,13 @@ struct wsjwt__loop {
     const char *proto;
     size_t proto_len;
 
+    /* TLS: ciphertext is read here, decrypted into rbuf. Handshakes over the
+     * turn's budget wait in hs_wait; hs_idle runs them on the next turn. */
+    uint8_t *tbuf;
+    struct wsjwt_conn *hs_wait;
+    unsigned hs_budget;
+    uv_idle_t hs_idle;
+
     /* Broadcasts posted by other loops. */
     uv_mutex_t inbox_mu;
     struct wsjwt__bcast **inbox;
@@ -153,6 +180,11 @@ struct wsjwt_server {
     struct wsjwt__http_token_config tokcfg;
     struct wsjwt__ws_config wscfg;
     struct wsjwt_keyring *keys;
+    /* TLS: the context for new connections (swapped by a reload under
+     * tls_mu; connections hold their own reference), and the files. */
+    struct wsjwt__tls_ctx *tls;
+    uv_mutex_t tls_mu;
+    struct wsjwt_tls_cert *tls_certs;
     uint32_t tick_ms;
     int port;
     int started;
@@ -173,6 +205,8 @@ void wsjwt__conn_teardown(struct wsjwt_conn *c);
 /* server.c */
 void wsjwt__loop_maybe_finish(struct wsjwt__loop *loop);
 int64_t wsjwt__server_now(const struct wsjwt_server *srv);
+/* The TLS context for a new connection, with a reference for the caller. */
+struct wsjwt__tls_ctx *wsjwt__server_tls_ctx(struct wsjwt_server *srv);
 
 /* log.c: one logfmt line on stderr when `level` passes the server's. */
 void wsjwt__log(const struct wsjwt_server *srv, enum wsjwt_log_level level, const char *event,
