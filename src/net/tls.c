@@ -23,6 +23,12 @@
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"               \
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
+/* TLS 1.3: AES-128-GCM first (about a third cheaper than AES-256 with
+ * AES-NI, and 128-bit security is the TLS 1.3 baseline), chosen by the
+ * server; ChaCha20 still wins for clients that put it first (phones without
+ * AES instructions: SSL_OP_PRIORITIZE_CHACHA). */
+#define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"
+
 /* RFC 7301 wire format: one length-prefixed name. */
 static const unsigned char ALPN_HTTP11[] = "\x08http/1.1";
 #define ALPN_HTTP11_LEN 9u
@@ -126,14 +132,19 @@ static struct wsjwt__tls_ctx *ctx_alloc(size_t n, int server)
 /* Settings both sides share. */
 static int ctx_common(SSL_CTX *ctx)
 {
-    if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) || !SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS))
+    if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) || !SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) ||
+        !SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES))
         return 0;
     /* The record buffers (about 34 KB with both directions) are freed when
      * no record is in flight: idle connections keep only the SSL state. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     /* Renegotiation is a known CPU amplification (a client asks, the server
      * does the expensive side) and WebSockets never need it. */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
+    /* Pull all the ciphertext available in one BIO call instead of a record
+     * header and then its body: half the BIO round trips per record. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     return 1;
 }
 
@@ -427,6 +438,15 @@ int wsjwt__tls_stash(struct wsjwt__tls *t)
     return 0;
 }
 
+/* OpenSSL's SSL_get_error reads the thread's error queue, so it must be
+ * empty before each call; ERR_clear_error costs ~300 instructions (it
+ * clears every slot), peeking costs a few: clear only when needed. */
+static void clear_errors(void)
+{
+    if (ERR_peek_error())
+        ERR_clear_error();
+}
+
 /* A failure: remembers why and tells verification apart from the rest. */
 static int tls_fail(struct wsjwt__tls *t)
 {
@@ -444,7 +464,7 @@ int wsjwt__tls_handshake(struct wsjwt__tls *t)
         return 0;
     if (t->failed)
         return WSJWT_ETLS;
-    ERR_clear_error();
+    clear_errors();
     int r = SSL_do_handshake(t->ssl);
     if (r == 1) {
         t->done = 1;
@@ -461,7 +481,7 @@ int wsjwt__tls_read(struct wsjwt__tls *t, uint8_t *buf, size_t cap, size_t *n)
     *n = 0;
     if (t->failed)
         return WSJWT_ETLS;
-    ERR_clear_error();
+    clear_errors();
     size_t got = 0;
     if (SSL_read_ex(t->ssl, buf, cap, &got) == 1) {
         *n = got;
@@ -479,7 +499,7 @@ int wsjwt__tls_write(struct wsjwt__tls *t, const void *p, size_t len)
 {
     if (t->failed || !t->done)
         return t->failed ? WSJWT_ETLS : WSJWT_ESTATE;
-    ERR_clear_error();
+    clear_errors();
     const uint8_t *s = p;
     while (len) {
         size_t w = 0;
