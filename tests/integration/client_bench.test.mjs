@@ -200,3 +200,11 @@ test('--count runs a fixed workload exactly: M messages per connection, M upgrad
     assert.equal(r.json.upgrades, 101, name);
   }
 });
+
+test('--rate: open loop offers the rate (not more), every reply checked', async () => {
+  const r = await bench([ours.url, '--token', token, '--rate', '1000', '--connections', '8', '--in-flight', '64',
+    '--duration', '1.5', '--warmup', '0.3']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.json.errors, 0, JSON.stringify(r.json.errors_by_kind));
+  assert.ok(r.json.messages_per_s > 850 && r.json.messages_per_s < 1100, String(r.json.messages_per_s));
+});
