@@ -6,7 +6,23 @@
 #include <openssl/crypto.h>
 
 #include "base/b64.h"
+#include "jwt/json.h"
 #include "jwt/jwt_internal.h"
+
+/* What we sign, we must be able to verify: the payload text goes through the
+ * verifier's parser, whose depth and member caps jansson does not have. */
+static int verifiable(const char *json, size_t len)
+{
+    struct wsjwt__jmember *m = malloc(WSJWT__JSON_MAX_MEMBERS * sizeof(*m));
+    char *arena = malloc(len + 1);
+    size_t n;
+    int limit, rc = WSJWT_ENOMEM;
+    if (m && arena)
+        rc = wsjwt__json_parse_object(json, len, arena, m, WSJWT__JSON_MAX_MEMBERS, &n, &limit);
+    free(m);
+    free(arena);
+    return rc;
+}
 
 static int build_payload(const struct wsjwt_sign_opts *o, json_t **out)
 {
@@ -89,6 +105,8 @@ int wsjwt_jwt_sign(const struct wsjwt_key *key, const struct wsjwt_sign_opts *op
         goto out;
     hl = strlen(hj);
     pl = strlen(pj);
+    if ((rc = verifiable(pj, pl)) != 0)
+        goto out;
     n = wsjwt__b64url_encoded_len(hl) + 1 + wsjwt__b64url_encoded_len(pl);
     if (!(buf = malloc(n + 1 + wsjwt__b64url_encoded_len(WSJWT__MAX_SIG) + 1)))
         goto out;

@@ -1066,6 +1066,19 @@ static void test_sign(void **state)
     assert_int_equal(wsjwt_jwt_sign(k, &bare, &out, &n), WSJWT_EJWT_DUPLICATE);
     bare.payload_json = "{";
     assert_int_equal(wsjwt_jwt_sign(k, &bare, &out, &n), WSJWT_EJWT_JSON);
+    /* deeper than the verifier accepts: not signed */
+    {
+        char deep[128];
+        memset(deep, '[', 40);
+        strcpy(deep + 40, "1");
+        memset(deep + 41, ']', 40);
+        deep[81] = '\0';
+        char pay[160];
+        snprintf(pay, sizeof(pay), "{\"d\":%s}", deep);
+        bare.payload_json = pay;
+        assert_int_equal(wsjwt_jwt_sign(k, &bare, &out, &n), WSJWT_EJWT_JSON);
+        assert_null(out);
+    }
     bare.payload_json = NULL;
     bare.has_expires_in = 1;
     bare.expires_in = INT64_MAX;
