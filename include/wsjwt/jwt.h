@@ -287,7 +287,12 @@ struct wsjwt_sign_opts {
 
 /* Signs. The header is {"alg":...,"typ":"JWT"} plus kid. Claims given by the
  * options replace those of the same name in the payload. *out is a new
- * NUL-terminated string (free with wsjwt_free), *out_len its length. */
+ * NUL-terminated string (free with wsjwt_free), *out_len its length.
+ * Returns 0, WSJWT_EJWT_ALG (no such alg), WSJWT_EJWT_KEY_TYPE (the key does
+ * not fit the alg, or holds no private key), WSJWT_EJWT_WEAK_KEY,
+ * WSJWT_EJWT_JSON / _DUPLICATE / _NOT_OBJECT (the payload; also a payload
+ * over the verifier's JSON caps), WSJWT_EINVAL (kid not UTF-8),
+ * WSJWT_EOVERFLOW, WSJWT_ENOMEM, WSJWT_ECRYPTO. */
 WSJWT_API int wsjwt_jwt_sign(const struct wsjwt_key *key, const struct wsjwt_sign_opts *opts, char **out,
                              size_t *out_len);
 
