@@ -120,3 +120,30 @@ test('query and cookie tokens are opt-in', async () => {
     assert.equal((await s2.stop()).code, 0);
   }
 });
+
+test('--token-header NAME, --no-bearer, --no-subprotocol', async () => {
+  const s2 = await startServer(['--token-header', 'X-Auth', '--no-bearer', '--no-subprotocol']);
+  const status = async (opts, protocols) => {
+    try {
+      const ws = await connect(s2.url, opts, protocols);
+      ws.close();
+      await closed(ws);
+      return 101;
+    } catch (e) {
+      return e.status;
+    }
+  };
+  try {
+    assert.equal(await status({ headers: { 'x-auth': token() } }), 101);
+    assert.equal(await status({ headers: { token: token() } }), 401);
+    assert.equal(await status({ headers: { Authorization: `Bearer ${token()}` } }), 401);
+    assert.equal(await status({}, ['access_token', token()]), 401);
+  } finally {
+    assert.equal((await s2.stop()).code, 0);
+  }
+});
+
+test('a request head over --max-head with a huge token header: 431', async () => {
+  const r = await refused({ headers: { token: 'x'.repeat(9000) } });
+  assert.equal(r.status, 431);
+});
