@@ -84,6 +84,7 @@ struct wsjwt_client {
     int close_reported;
     int os_error;
     uint64_t reads, reads_at_sweep; /* for the read-buffer sweep */
+    int busy;                       /* two reads within RBUF_IDLE_MS: keep the read buffer */
     struct addrinfo *ai, *ai_next;
     struct addrinfo nai; /* a numeric host: no resolver round trip through the thread pool */
     struct sockaddr_storage nsa;
@@ -305,11 +306,15 @@ static void on_timer(uv_timer_t *t)
     if (c->state < ST_OPEN) {
         fail(c, WSJWT_ETIMEDOUT, NULL, 0);
     } else if (c->state == ST_OPEN) {
-        /* The read-buffer sweep (see rx_got): release it once a whole period
-         * passed without a read. */
-        if (c->rbuf.len == 0 && c->reads == c->reads_at_sweep) {
-            buf_free(&c->rbuf);
+        /* The read-buffer sweep (see rx_got): a busy connection that had
+         * no read for a whole period goes back to allocating per read. */
+        if (c->reads == c->reads_at_sweep) {
+            c->busy = 0;
+            if (c->rbuf.len == 0)
+                buf_free(&c->rbuf);
         } else {
+            if (c->reads - c->reads_at_sweep >= 2)
+                c->busy = 1;
             c->reads_at_sweep = c->reads;
             uv_timer_start(&c->timer, on_timer, RBUF_IDLE_MS, 0);
         }
@@ -646,14 +651,20 @@ static void rx_got(struct wsjwt_client *c, size_t n)
     if (c->state != ST_SHUT && c->state != ST_FAILING)
         tx_flush(c);
     c->reads++;
-    if (c->state == ST_OPEN && c->rbuf.p) {
-        /* An open connection keeps its read buffer while reads keep coming
-         * (no allocation per message); the timer, idle while open, releases
-         * it after a quiet period. Checking is cheaper than re-arming. */
+    if (c->state == ST_OPEN) {
+        /* A connection that reads often keeps its read buffer (no allocation
+         * per message); one that reads rarely frees it after each read, so
+         * thousands of idle clients hold none. The timer, idle while open,
+         * tells them apart: armed at a read, it looks at how many reads came
+         * in its period. Checking it is cheaper than re-arming it. */
         if (!uv_is_active((uv_handle_t *)&c->timer)) {
-            c->reads_at_sweep = c->reads;
+            c->reads_at_sweep = c->reads - 1;
             uv_timer_start(&c->timer, on_timer, RBUF_IDLE_MS, 0);
+        } else if (!c->busy && c->reads - c->reads_at_sweep >= 2) {
+            c->busy = 1;
         }
+        if (!c->busy && c->rbuf.len == 0 && n < RBUF_KEEP_READ)
+            buf_free(&c->rbuf);
     } else if (c->rbuf.len == 0 && (n < RBUF_KEEP_READ || c->state == ST_SHUT)) {
         buf_free(&c->rbuf);
     }
