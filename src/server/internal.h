@@ -45,8 +45,8 @@ enum wsjwt__conn_state {
 #define CF_READ_OFF    0x0080u /* not polling for input */
 #define CF_OPENED      0x0100u /* counted in stats.open */
 #define CF_REASON      0x0200u /* msg holds the NUL-terminated close reason */
-#define CF_POLL_R      0x0400u /* registered with the poll handle: readable */
-#define CF_POLL_W      0x0800u /* registered with the poll handle: writable */
+#define CF_POLL_R      0x1000u /* registered with the poll handle: readable */
+#define CF_POLL_W      0x2000u /* registered with the poll handle: writable */
 #define CF_TLS         0x0400u /* a struct wsjwt__tls_conn: bytes go through the TLS engine */
 #define CF_TLS_WAIT    0x0800u /* TLS handshake postponed to the next loop turn (budget spent) */
 
