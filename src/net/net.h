@@ -25,6 +25,12 @@ int wsjwt__local_port(int fd);
 struct wsjwt__acceptor {
     int fd;      /* the listening socket */
     int reserve; /* /dev/null, or -1 */
+    /* Fault injection for tests (tests/abuse/faults.test.mjs): with
+     * WSJWT_FAULT_ACCEPT=ERRNO:N in the environment (ERRNO one of EMFILE,
+     * ENFILE, ENOBUFS, ENOMEM, ECONNABORTED, EPERM), every Nth accept() fails
+     * with that errno instead of being called. 0: off. */
+    int fault_errno;
+    unsigned fault_every, fault_count;
 };
 
 void wsjwt__acceptor_init(struct wsjwt__acceptor *a, int fd);

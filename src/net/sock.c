@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -63,10 +64,49 @@ int wsjwt__local_port(int fd)
     return -1;
 }
 
+/* WSJWT_FAULT_ACCEPT=ERRNO:N (see net.h): read once per listener. */
+static void fault_init(struct wsjwt__acceptor *a)
+{
+    static const struct {
+        const char *name;
+        int e;
+    } names[] = {{"EMFILE", EMFILE},
+                 {"ENFILE", ENFILE},
+                 {"ENOBUFS", ENOBUFS},
+                 {"ENOMEM", ENOMEM},
+                 {"ECONNABORTED", ECONNABORTED},
+                 {"EPERM", EPERM}};
+    const char *v = getenv("WSJWT_FAULT_ACCEPT"), *colon;
+    a->fault_errno = 0;
+    a->fault_every = a->fault_count = 0;
+    if (!v || !(colon = strchr(v, ':')))
+        return;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strlen(names[i].name) == (size_t)(colon - v) &&
+            memcmp(names[i].name, v, (size_t)(colon - v)) == 0) {
+            long n = strtol(colon + 1, NULL, 10);
+            if (n > 0 && n < 1000000) {
+                a->fault_errno = names[i].e;
+                a->fault_every = (unsigned)n;
+            }
+        }
+    }
+}
+
 void wsjwt__acceptor_init(struct wsjwt__acceptor *a, int fd)
 {
     a->fd = fd;
     a->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    fault_init(a);
+}
+
+/* An injected accept() failure (see net.h): -1 with errno set. */
+static int fault_hit(struct wsjwt__acceptor *a)
+{
+    if (!a->fault_every || ++a->fault_count % a->fault_every != 0)
+        return 0;
+    errno = a->fault_errno;
+    return 1;
 }
 
 void wsjwt__acceptor_close(struct wsjwt__acceptor *a)
@@ -83,7 +123,7 @@ int wsjwt__accept(struct wsjwt__acceptor *a, int *cfd, int *shed)
 {
     *shed = 0;
     for (;;) {
-        int c = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int c = fault_hit(a) ? -1 : accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c >= 0) {
             int one = 1;
             /* Frames are corked by the server already: Nagle would only add

@@ -63,7 +63,10 @@ const HEADS = [
   ['65 header lines', `GET / HTTP/1.1\r\n${HOST}${UPG}${KEY}${VER}${'X-A: b\r\n'.repeat(61)}\r\n`, 431],
   ['token of 7000 bytes', `GET / HTTP/1.1\r\n${HOST}${UPG}${KEY}${VER}token: ${'A'.repeat(3500)}.${'B'.repeat(3499)}\r\n\r\n`, 401],
   ['token of 20000 bytes', `GET / HTTP/1.1\r\n${HOST}${UPG}${KEY}${VER}token: ${'A'.repeat(20000)}\r\n\r\n`, 431],
-  ['a megabyte of head', `GET / HTTP/1.1\r\nX: ${'a'.repeat(1 << 20)}`, 431],
+  // The server answers 431 after 8 KiB and closes with the rest unread: the
+  // kernel then resets the connection, which may destroy the 431 before the
+  // client reads it (null). Either way the connection ends.
+  ['a megabyte of head', `GET / HTTP/1.1\r\nX: ${'a'.repeat(1 << 20)}`, [431, null]],
 ];
 
 // Frames on an open connection and the close code each earns
@@ -126,7 +129,7 @@ test('hostile-heads and hostile-frames: every malformed head and frame, interlea
     for (const [name, head0, want] of HEADS) {
       const head = head0 ?? upgradeRequest(srv.port, { token: token(), Authorization: `Bearer ${token({ sub: 'bob' })}` });
       const got = await refusalStatus(srv.port, head);
-      if (got !== want) wrong.push(`head ${name}: ${got}, want ${want}`);
+      if (Array.isArray(want) ? !want.includes(got) : got !== want) wrong.push(`head ${name}: ${got}, want ${want}`);
     }
     for (const [name, bytes, want] of FRAMES) {
       const got = await frameClose(srv.port, bytes);

@@ -1,0 +1,129 @@
+// Faults: accept() errors injected (WSJWT_FAULT_ACCEPT, a test seam in
+// src/net/sock.c), SIGHUP key reloads under load, SIGTERM under load.
+// Callbacks that close their connection are in callbacks.c (a C program on
+// the library). docs/security.md names these cases.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  startServer, token, connect, closed, nextMessage, summary, cpuTicks, goodClients, stoppedCounters, sleep, SECRET,
+} from './abuse.mjs';
+
+// One client: connect, echo, close. Resolves 'ok' or the failure.
+async function oneEcho(url, tok, text) {
+  try {
+    const ws = await connect(url, { headers: { token: tok } });
+    ws.send(text);
+    const m = (await nextMessage(ws)).data.toString();
+    ws.close(1000);
+    await closed(ws);
+    return m === text ? 'ok' : 'mismatch';
+  } catch (e) {
+    return e.status ? `status ${e.status}` : (e.code || e.message);
+  }
+}
+
+test('accept-faults: injected accept() errors are retried, paused or shed, never a spin or a crash', { timeout: 60000 }, async () => {
+  const lines = [];
+  for (const e of ['ECONNABORTED', 'ENOMEM', 'ENOBUFS', 'EPERM', 'EMFILE']) {
+    // Every 3rd accept() fails. A short handshake timeout makes the sweep
+    // (which resumes a paused listener) run every 100 ms.
+    const srv = await startServer(['--handshake-timeout', '400ms'], { WSJWT_FAULT_ACCEPT: `${e}:3` });
+    try {
+      const CLIENTS = 30;
+      let ok = 0, failed = 0, attempts = 0;
+      const t0 = cpuTicks(srv.proc.pid);
+      for (let i = 0; i < CLIENTS; i++) {
+        // A shed connection is closed by the server: the client retries, as
+        // a client of an overloaded server does.
+        for (let tries = 0; tries < 3; tries++) {
+          attempts++;
+          const r = await oneEcho(srv.url, token(), `fault ${e} ${i}`);
+          if (r === 'ok') { ok++; break; }
+          failed++;
+        }
+      }
+      const ticks = cpuTicks(srv.proc.pid) - t0;
+      const r = await srv.stop();
+      const c = stoppedCounters(srv.stderr());
+      lines.push(`${e}: ${ok}/${CLIENTS} served, ${failed} shed, accept_errors=${c.accept_errors}, CPU ${ticks * 10} ms`);
+      assert.equal(r.code, 0);
+      assert.equal(ok, CLIENTS, `${e}: all clients served`);
+      if (e === 'ECONNABORTED') assert.equal(c.accept_errors, 0, 'ECONNABORTED is retried, not an error');
+      else assert.ok(c.accept_errors >= 9, `${e}: accept_errors ${c.accept_errors}`);
+      // Only EMFILE sheds (the reserve descriptor takes the pending
+      // connection and closes it); the others leave it queued.
+      if (e !== 'EMFILE') assert.equal(failed, 0, `${e}: no client saw an error`);
+      else assert.ok(failed > 0, 'EMFILE sheds');
+      assert.ok(ticks < 200, `${e}: ${ticks} ticks`);
+    } finally {
+      await srv.stop();
+    }
+  }
+  summary('accept-faults', `every 3rd accept() failing: ${lines.join('; ')}`);
+});
+
+test('sighup-under-load: 20 key reloads while clients echo and new clients connect', { timeout: 60000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsjwt-abuse-'));
+  const file = path.join(dir, 'secret');
+  fs.writeFileSync(file, SECRET, { mode: 0o600 });
+  const srv = await startServer(['--secret-file', file]);
+  const good = await goodClients(srv.url, 8, token());
+  let upgrades = 0, upgradeErrors = 0, running = true;
+  const churn = (async () => {
+    while (running) {
+      if ((await oneEcho(srv.url, token(), 'churn')) === 'ok') upgrades++;
+      else upgradeErrors++;
+    }
+  })();
+  try {
+    for (let i = 0; i < 20; i++) {
+      srv.proc.kill('SIGHUP');
+      await sleep(50);
+    }
+    await sleep(300);
+    running = false;
+    await churn;
+    const reloads = (srv.stderr().match(/event=keys_reloaded/g) || []).length;
+    // A rotated secret: new tokens verify at once, old connections stay.
+    const NEW = 'rotated-secret-0123456789abcdef0123456789abcd';
+    fs.writeFileSync(file, NEW);
+    srv.proc.kill('SIGHUP');
+    await sleep(300);
+    const rotated = await oneEcho(srv.url, token(undefined, undefined, NEW), 'rotated');
+    const old = await oneEcho(srv.url, token(), 'old');
+    await good.stop();
+    summary('sighup-under-load', `${reloads} reloads during load, ${upgrades} upgrades and ${upgradeErrors} upgrade errors meanwhile, good clients echoed ${good.echoed} messages, errors seen by good clients: ${good.errors.length}; after rotation new token: ${rotated}, old token: ${old}`);
+    assert.equal(reloads, 20);
+    assert.equal(upgradeErrors, 0);
+    assert.deepEqual(good.errors, []);
+    assert.equal(rotated, 'ok');
+    assert.equal(old, 'status 401');
+  } finally {
+    running = false;
+    assert.equal((await srv.stop()).code, 0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sigterm-under-load: every client gets 1001, exit 0 within the shutdown timeout', { timeout: 60000 }, async () => {
+  const srv = await startServer(['--shutdown-timeout', '3s']);
+  const CLIENTS = 200;
+  const good = await goodClients(srv.url, CLIENTS, token());
+  const codes = good.clients.map((ws) => closed(ws));
+  await sleep(300);
+  const echoed = good.echoed;
+  const t0 = Date.now();
+  const stop = srv.stop();
+  const got = await Promise.all(codes);
+  const r = await stop;
+  const ms = Date.now() - t0;
+  good.running = false;
+  const n1001 = got.filter((c) => c.code === 1001).length;
+  summary('sigterm-under-load', `${CLIENTS} clients echoing (${echoed} messages), SIGTERM: ${n1001} closed with 1001, exit ${r.code} after ${ms} ms`);
+  assert.equal(n1001, CLIENTS);
+  assert.equal(r.code, 0);
+  assert.ok(ms < 3000, `exit after ${ms} ms`);
+});
