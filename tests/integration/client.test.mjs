@@ -301,3 +301,35 @@ test('stdin redirected from a regular file: every line sent (CRLF and a last lin
     fs.rmSync(dir, { recursive: true });
   }
 });
+
+test('--sign --key PEM --alg RS256: the key option signs the JWT (TLS keys are --tls-key)', async () => {
+  const crypto = await import('node:crypto');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const dir = fs.mkdtempSync(os.tmpdir() + '/wsjwt-client-');
+  const keyFile = dir + '/rs.pem';
+  fs.writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const wss = new WebSocket.Server({
+    host: '127.0.0.1',
+    port: 0,
+    verifyClient: (info, cb) => {
+      jwt.verify(info.req.headers.token ?? '', publicKey, { algorithms: ['RS256'] }, (err, claims) => {
+        if (err) return cb(false, 401, 'Unauthorized');
+        info.req.sub = claims.sub;
+        cb(true);
+      });
+    },
+  });
+  wss.on('connection', (ws, req) => ws.on('message', () => ws.send(req.sub)));
+  await new Promise((resolve) => wss.on('listening', resolve));
+  try {
+    const url = `ws://127.0.0.1:${wss.address().port}/`;
+    const r = await connect([url, '--sign', '--key', keyFile, '--alg', 'RS256', '--sub', 'rsa-user', '-x', 'who']);
+    assert.equal(r.out, 'rsa-user\n', r.err);
+    assert.equal(r.code, 0);
+  } finally {
+    wss.close();
+    fs.rmSync(dir, { recursive: true });
+  }
+});

@@ -55,7 +55,8 @@ static void help(FILE *out)
           "options:\n"
           "  --ca FILE             wss://: trust the CAs in FILE (PEM) instead of the system's store\n"
           "  --insecure            wss://: do not verify the server's certificate (testing only)\n"
-          "  --cert FILE --key FILE  wss://: client certificate chain and its key (PEM)\n"
+          "  --tls-cert FILE --tls-key FILE  wss://: client certificate chain and its key (PEM;\n"
+          "                      --key is the JWT signing key, as in wsjwt sign)\n"
           "  -x MESSAGE            send MESSAGE (repeatable), wait for the replies, close\n"
           "  --wait SECONDS        how long to wait for replies (default 2)\n"
           "  -H 'Name: value'      extra request header (repeatable)\n"
@@ -466,8 +467,8 @@ int cmd_connect(int argc, char **argv)
             continue;
         }
         if ((r = opt_value(CMD, argc, argv, &i, "--ca", &tlso.ca_file)) != OPT_UNKNOWN ||
-            (r = opt_value(CMD, argc, argv, &i, "--cert", &tlso.cert_file)) != OPT_UNKNOWN ||
-            (r = opt_value(CMD, argc, argv, &i, "--key", &tlso.key_file)) != OPT_UNKNOWN) {
+            (r = opt_value(CMD, argc, argv, &i, "--tls-cert", &tlso.cert_file)) != OPT_UNKNOWN ||
+            (r = opt_value(CMD, argc, argv, &i, "--tls-key", &tlso.key_file)) != OPT_UNKNOWN) {
             if (r == OPT_ERROR)
                 return EXIT_USAGE;
             continue;
