@@ -33,6 +33,19 @@ foreach(kind interop integration abuse)
   endforeach()
 endforeach()
 
+# Abuse programs on the server library: each tests/abuse/*.c is one test
+# (label abuse) that prints its "abuse: NAME: ..." summary line.
+file(GLOB WSJWT_ABUSE_PROGRAMS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/abuse/*.c)
+foreach(src ${WSJWT_ABUSE_PROGRAMS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(abuse_${name} ${src})
+  set_target_properties(abuse_${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+  target_compile_options(abuse_${name} PRIVATE ${WSJWT_WARNINGS})
+  target_link_libraries(abuse_${name} PRIVATE wsjwt_obj)
+  add_test(NAME abuse.${name} COMMAND abuse_${name})
+  set_tests_properties(abuse.${name} PROPERTIES LABELS abuse TIMEOUT 120)
+endforeach()
+
 # Fuzz targets: each fuzz/fuzz_*.c runs briefly over its seed corpus.
 if(WSJWT_FUZZ)
   set(WSJWT_FUZZ_SECONDS 10 CACHE STRING "seconds each fuzz target runs under ctest")
