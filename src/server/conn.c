@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "net/sys.h"
 #include "server/internal.h"
 
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -150,7 +151,7 @@ static ssize_t sock_send(struct wsjwt_conn *c, struct iovec *iov, int n)
     mh.msg_iovlen = (size_t)n;
     ssize_t w;
     do
-        w = sendmsg(conn_fd(c), &mh, MSG_NOSIGNAL);
+        w = wsjwt__sys_sendmsg(conn_fd(c), &mh, MSG_NOSIGNAL);
     while (w < 0 && errno == EINTR);
     if (w >= 0)
         return w;
@@ -266,7 +267,7 @@ static void cork_flush(struct wsjwt__loop *l)
     l->cork_len = 0;
     if (n) {
         /* Usually the socket takes it all: one send, no bookkeeping. */
-        ssize_t w = send(conn_fd(c), l->cork, n, MSG_NOSIGNAL);
+        ssize_t w = wsjwt__sys_send(conn_fd(c), l->cork, n, MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             mark_broken(c);
         else if (w < 0 || (size_t)w != n)
@@ -761,7 +762,7 @@ static void conn_read(struct wsjwt_conn *c)
         memcpy(buf, c->io->in, pre);
     ssize_t n;
     do
-        n = read(conn_fd(c), buf + pre, WSJWT__READ_SIZE);
+        n = wsjwt__sys_read(conn_fd(c), buf + pre, WSJWT__READ_SIZE);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK)
