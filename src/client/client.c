@@ -18,7 +18,6 @@
 #include <netinet/in.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include <wsjwt/client.h>
 
@@ -42,8 +41,8 @@
 /* An open connection without a read for this long gives its read buffer
  * back: idle clients hold none, busy ones never allocate per read. */
 #define RBUF_IDLE_MS 1000u
-/* Mask keys per RAND_bytes call: 64 keys per 256 bytes keeps the CSPRNG's
- * per-call cost (locking, reseed checks) off the per-message path. */
+/* Mask keys per refill of a client's pool from the thread's random cache
+ * (random.c): 64 keys per 256 bytes keeps even that off the per-message path. */
 #define MASK_POOL 256u
 /* Send buffers up to this size stay allocated between writes. */
 #define KEEP_OUT (1024u * 1024u)
@@ -397,7 +396,7 @@ static void tx_flush(struct wsjwt_client *c)
 static int next_mask(struct wsjwt_client *c, uint8_t mask[4])
 {
     if (c->mask_pos + 4 > MASK_POOL) {
-        if (RAND_bytes(c->masks, MASK_POOL) != 1)
+        if (wsjwt__client_random(c->masks, MASK_POOL) != 0)
             return WSJWT_ECRYPTO;
         c->mask_pos = 0;
     }
@@ -1131,7 +1130,7 @@ static int build_request(struct wsjwt_client *c, const struct wsjwt_client_opts 
         /* RFC 6455 1.3's sample nonce "the sample nonce": a byte-echo server
          * answers with its fixed Accept. */
         memcpy(nonce, "the sample nonce", 16);
-    } else if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+    } else if (wsjwt__client_random(nonce, sizeof(nonce)) != 0) {
         rc = WSJWT_ECRYPTO;
         goto out;
     }

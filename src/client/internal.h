@@ -22,4 +22,8 @@ int wsjwt__client_attach_fake(struct wsjwt_client *c);
 const char *wsjwt__client_key(const struct wsjwt_client *c);
 int wsjwt__client_feed(struct wsjwt_client *c, const uint8_t *data, size_t len);
 
+/* n bytes from OpenSSL's CSPRNG through a per-thread batch (random.c).
+ * Returns 0 or WSJWT_ECRYPTO. */
+int wsjwt__client_random(void *out, size_t n);
+
 #endif
