@@ -18,6 +18,10 @@
 
 #include <wsjwt/client.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client/internal.h"
 #include "http/http.h"
 #include "ws/ws.h"
 
@@ -507,6 +511,37 @@ static void test_backpressure(void **state)
     free(w);
 }
 
+/* The per-thread random cache: bytes never repeat, and a forked child does
+ * not hand out the bytes its parent will (its cache is refilled). */
+static void test_random_cache(void **state)
+{
+    (void)state;
+    uint8_t a[16], b[16], child[16], parent[16];
+    assert_int_equal(wsjwt__client_random(a, sizeof(a)), 0);
+    assert_int_equal(wsjwt__client_random(b, sizeof(b)), 0);
+    assert_memory_not_equal(a, b, sizeof(a));
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int ok = wsjwt__client_random(child, sizeof(child)) == 0 &&
+                 write(fds[1], child, sizeof(child)) == (ssize_t)sizeof(child);
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(wsjwt__client_random(parent, sizeof(parent)), 0);
+    assert_int_equal(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(fds[0]);
+    close(fds[1]);
+    assert_memory_not_equal(child, parent, sizeof(child));
+    /* larger than the batch's quarter: straight from RAND_bytes */
+    static uint8_t big[4096];
+    assert_int_equal(wsjwt__client_random(big, sizeof(big)), 0);
+}
+
 static void test_api_states(void **state)
 {
     (void)state;
@@ -581,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_token_subprotocol),
         cmocka_unit_test(test_violations),
         cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_random_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
