@@ -46,10 +46,11 @@ test: deps node-deps format-check
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@scripts/abuse-summary.sh $(BUILD)
 
 test-asan: asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz|integration'
+		ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz|integration|abuse'
 
 fuzz: deps asan
 	@scripts/fuzz.sh $(ASAN_BUILD) $(FUZZ_SECONDS)

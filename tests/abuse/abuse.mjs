@@ -4,7 +4,7 @@
 // echoing while a test abuses the server, and the one summary line per case.
 // Not a test file itself (no .test.mjs suffix).
 import fs from 'node:fs';
-import { connect, closed } from '../integration/lib.mjs';
+import { connect, closed, BIN } from '../integration/lib.mjs';
 
 export * from '../integration/lib.mjs';
 
@@ -27,6 +27,11 @@ export function rssKiB(pid) {
 export function fdCount(pid) {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
+
+// Is the server under test built with AddressSanitizer? Its quarantine
+// keeps freed memory resident on purpose, so RSS figures are checked only
+// without it.
+export const SERVER_ASAN = BIN ? fs.readFileSync(BIN).includes('__asan_init') : false;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

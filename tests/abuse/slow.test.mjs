@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, token, rawConnect, rawOpen, rawWait, rawFrame, rawCloseFrame, takeFrame, upgradeRequest, frame,
-  summary, rssKiB, goodClients, stoppedCounters, sleep,
+  summary, rssKiB, goodClients, stoppedCounters, sleep, SERVER_ASAN,
 } from './abuse.mjs';
 
 test('head-dribble: request heads sent a byte at a time are cut at the handshake timeout', { timeout: 30000 }, async () => {
@@ -102,8 +102,9 @@ test('never-read: peers that never read are closed with 1013 at the send-queue c
     const n1013 = codes.filter((c) => c === 1013).length;
     summary('never-read', `${n1013}/${PEERS} non-reading peers closed with 1013 (cap 256 KiB), server RSS ${rss0} KiB -> peak ${peak} KiB -> ${rss1} KiB after, good clients echoed ${good.echoed} messages, errors seen by good clients: ${good.errors.length}`);
     assert.equal(n1013, PEERS);
-    // Each peer may hold its cap plus one message in flight: 20 x 320 KiB.
-    assert.ok(peak - rss0 < 20 * 1024, `RSS grew ${peak - rss0} KiB`);
+    // Each peer may hold its cap plus one message in flight: 20 x 320 KiB
+    // (ASan's quarantine keeps freed memory: not checked there).
+    if (!SERVER_ASAN) assert.ok(peak - rss0 < 20 * 1024, `RSS grew ${peak - rss0} KiB`);
     assert.deepEqual(good.errors, []);
   } finally {
     const r = await srv.stop();

@@ -8,18 +8,15 @@
 // WSJWT_SOAK_CONNS and WSJWT_SOAK_SECONDS scale it (bench/RESULTS-abuse.md).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import {
   startServer, token, rawOpen, rawWait, rawFrame, rawCloseFrame, frame, summary, rssKiB, fdCount,
-  stoppedCounters, sanitizerErrors, sleep, BIN,
+  stoppedCounters, sanitizerErrors, sleep, SERVER_ASAN,
 } from './abuse.mjs';
 
 const CONNS = Number(process.env.WSJWT_SOAK_CONNS || 10000);
 const SECONDS = Number(process.env.WSJWT_SOAK_SECONDS || 20);
 
-// Is the server built with AddressSanitizer? Its quarantine keeps freed
-// memory resident on purpose, so RSS is only checked without it.
-const ASAN = fs.readFileSync(BIN).includes('__asan_init');
+const ASAN = SERVER_ASAN;
 
 async function echo(raw, text) {
   raw.sock.write(frame(1, text));
