@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
   startServer, token, rawConnect, rawOpen, rawResponse, rawWait, rawFrame, rawCloseFrame, upgradeRequest, frame,
-  summary, goodClients, stoppedCounters, BIN,
+  summary, goodClients, stoppedCounters, BIN, jwt, SECRET,
 } from './abuse.mjs';
 
 const HOST = 'Host: x\r\n';
@@ -216,5 +216,45 @@ test('deflate-bomb: a compressed message inflating past --max-message is 1009', 
     assert.equal(c && c.code, 1009);
   } finally {
     assert.equal((await srv.stop()).code, 0);
+  }
+});
+
+test('refusals-identical: every refused token earns the same bytes; the reason only goes to an unforgeable log line', { timeout: 30000 }, async () => {
+  const srv = await startServer(['--alg', 'HS256']);
+  try {
+    const now = Math.floor(Date.now() / 1000);
+    const other = 'not-the-secret-0123456789abcdef0123456789';
+    const forged = 'mallory"\nts=2026-01-01T00:00:00Z level=error event=forged';
+    const cases = [
+      ['no token', null],
+      ['bad signature', token({ sub: forged }, { expiresIn: '1h' }, other)],
+      ['expired', jwt.sign({ sub: 'alice', exp: now - 60 }, SECRET)],
+      ['not yet valid', jwt.sign({ sub: 'alice', nbf: now + 3600 }, SECRET)],
+      ['alg none', jwt.sign({ sub: 'alice' }, '', { algorithm: 'none' })],
+      ['HS512 when only HS256 is allowed', jwt.sign({ sub: 'alice' }, SECRET, { algorithm: 'HS512' })],
+      ['garbage', 'garbage'],
+      ['three dots', 'a.b.c'],
+      ['a kid with a newline', jwt.sign({ sub: 'x' }, other, { keyid: 'k"\nlevel=error event=forged' })],
+    ];
+    const answers = new Map();
+    for (const [name, t] of cases) {
+      const raw = await rawConnect(srv.port);
+      raw.sock.write(upgradeRequest(srv.port, t ? { token: t } : {}));
+      await rawWait(raw, (r) => r.ended, 3000).catch(() => {});
+      raw.sock.destroy();
+      answers.set(name, raw.buf.toString('latin1'));
+    }
+    const distinct = new Set(answers.values());
+    await srv.stop();
+    const log = srv.stderr().split('\n');
+    const refusedLines = log.filter((l) => l.includes('event=refused')).length;
+    const forgedLines = log.filter((l) => /^ts=2026-01-01|^level=error event=forged|event=forged/.test(l) && !l.includes('event=refused')).length;
+    summary('refusals-identical', `${cases.length} kinds of refused token, ${distinct.size} distinct answer(s) (401, ${[...distinct][0].length} bytes), ${refusedLines} refusal log lines with the reason, forged log lines: ${forgedLines}`);
+    assert.equal(distinct.size, 1);
+    assert.match([...distinct][0], /^HTTP\/1\.1 401 /);
+    assert.equal(refusedLines, cases.length);
+    assert.equal(forgedLines, 0);
+  } finally {
+    await srv.stop();
   }
 });
