@@ -127,3 +127,24 @@ test('sigterm-under-load: every client gets 1001, exit 0 within the shutdown tim
   assert.equal(r.code, 0);
   assert.ok(ms < 3000, `exit after ${ms} ms`);
 });
+
+test('expiry-under-load: tokens that expire on open connections close them with 1008; others keep echoing', { timeout: 30000 }, async () => {
+  const srv = await startServer([]);
+  const good = await goodClients(srv.url, 4, token(), { paceMs: 5 });
+  const PEERS = 50;
+  try {
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const short = token({ sub: 'short', exp }, {});
+    const peers = await Promise.all(Array.from({ length: PEERS }, () => connect(srv.url, { headers: { token: short } })));
+    const got = await Promise.all(peers.map((ws) => closed(ws)));
+    const lateMs = Date.now() - exp * 1000;
+    await good.stop();
+    const n1008 = got.filter((c) => c.code === 1008 && c.reason === 'token expired').length;
+    summary('expiry-under-load', `${n1008}/${PEERS} connections closed with 1008 "token expired" at most ${lateMs} ms after exp, good clients echoed ${good.echoed} messages, errors seen by good clients: ${good.errors.length}`);
+    assert.equal(n1008, PEERS);
+    assert.ok(lateMs < 1500, `closed ${lateMs} ms after exp`);
+    assert.deepEqual(good.errors, []);
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+  }
+});

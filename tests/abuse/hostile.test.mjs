@@ -258,3 +258,29 @@ test('refusals-identical: every refused token earns the same bytes; the reason o
     await srv.stop();
   }
 });
+
+test('origin-refused: an Origin outside the allow-list is 403 before the token is looked at', { timeout: 30000 }, async () => {
+  const srv = await startServer(['--origin', 'https://good.example']);
+  try {
+    const statuses = {};
+    for (const [name, origin, tok] of [
+      ['foreign origin, valid token', 'https://evil.example', token()],
+      ['foreign origin, no token', 'https://evil.example', null],
+      ['allowed origin, valid token', 'https://good.example', token()],
+      ['no origin (not a browser), valid token', null, token()],
+    ]) {
+      const raw = await rawConnect(srv.port);
+      const h = {};
+      if (origin) h.Origin = origin;
+      if (tok) h.token = tok;
+      raw.sock.write(upgradeRequest(srv.port, h));
+      const res = await rawResponse(raw);
+      raw.sock.destroy();
+      statuses[name] = res && res.status;
+    }
+    summary('origin-refused', Object.entries(statuses).map(([k, v]) => `${k}: ${v}`).join(', '));
+    assert.deepEqual(Object.values(statuses), [403, 403, 101, 101]);
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+  }
+});
