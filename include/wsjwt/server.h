@@ -29,6 +29,7 @@
 
 #include "error.h"
 #include "jwt.h"
+#include "tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -152,6 +153,13 @@ struct wsjwt_server_config {
 
     enum wsjwt_log_level log_level;
 
+    /* TLS (wss://, see docs/tls.md): with at least one certificate every
+     * connection of this server is TLS. The first pair is the default; SNI
+     * selects another whose certificate names the host the client asked for.
+     * File names are copied (wsjwt_server_reload_tls reads them again). */
+    const struct wsjwt_tls_cert *tls_certs;
+    size_t n_tls_certs;
+
     wsjwt_upgrade_cb on_upgrade; /* NULL: accept every verified token */
     wsjwt_open_cb on_open;
     wsjwt_message_cb on_message;
@@ -201,6 +209,12 @@ WSJWT_API void wsjwt_server_stop(struct wsjwt_server *srv);
  * verifications in flight finish with the old set. Takes a reference. */
 WSJWT_API void wsjwt_server_set_keyset(struct wsjwt_server *srv, struct wsjwt_keyset *keys);
 
+/* Reloads the TLS certificates and keys from their files, from any thread:
+ * new connections use the new ones, open connections keep theirs. On
+ * failure the old ones stay and err (when errlen > 0) says why. Returns 0,
+ * WSJWT_ESTATE (the server has no TLS), WSJWT_ETLS, WSJWT_ENOMEM. */
+WSJWT_API int wsjwt_server_reload_tls(struct wsjwt_server *srv, char *err, size_t errlen);
+
 /* Current counters (from any thread; approximate while loops run). */
 WSJWT_API void wsjwt_server_stats(struct wsjwt_server *srv, struct wsjwt_server_stats *out);
 
@@ -229,6 +243,13 @@ WSJWT_API int wsjwt_conn_close(struct wsjwt_conn *conn, int code, const char *re
  * connection (on_open follows), 400..599 refuses it. WSJWT_ESTATE when the
  * connection is not waiting for an answer. */
 WSJWT_API int wsjwt_conn_answer(struct wsjwt_conn *conn, int status);
+
+/* 1 when the connection is TLS (wss://), else 0. */
+WSJWT_API int wsjwt_conn_is_tls(const struct wsjwt_conn *conn);
+
+/* The host name the TLS client asked for (SNI), or NULL (plain, or none
+ * sent). Valid while the connection is. */
+WSJWT_API const char *wsjwt_conn_tls_servername(const struct wsjwt_conn *conn);
 
 /* Per-connection application data. */
 WSJWT_API void wsjwt_conn_set_user(struct wsjwt_conn *conn, void *user);

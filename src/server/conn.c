@@ -124,6 +124,18 @@ static size_t out_size(const struct wsjwt_conn *c)
     return c->io ? wsjwt__outq_size(&c->io->out) : 0;
 }
 
+static struct wsjwt__tls *conn_tls(const struct wsjwt_conn *c)
+{
+    return &((struct wsjwt__tls_conn *)(uintptr_t)c)->t;
+}
+
+/* Bytes not yet on the socket: the queue, and for TLS the records the
+ * engine holds. */
+static size_t out_pending(const struct wsjwt_conn *c)
+{
+    return out_size(c) + ((c->flags & CF_TLS) ? wsjwt__tls_out_size(conn_tls(c)) : 0);
+}
+
 /* Appends to the connection's send queue; marks it broken on failure. */
 static int out_append(struct wsjwt_conn *c, const void *a, size_t na, const void *b, size_t nb)
 {
@@ -143,8 +155,13 @@ static int out_append(struct wsjwt_conn *c, const void *a, size_t na, const void
  * or -1 after marking the connection broken. sendmsg rather than writev:
  * MSG_NOSIGNAL, so that a peer gone away is an EPIPE here and not a SIGPIPE
  * for the whole process. */
+static ssize_t tls_send(struct wsjwt_conn *c, const struct iovec *iov, int n);
+static int tls_push(struct wsjwt_conn *c);
+
 static ssize_t sock_send(struct wsjwt_conn *c, struct iovec *iov, int n)
 {
+    if (c->flags & CF_TLS)
+        return tls_send(c, iov, n);
     struct msghdr mh;
     memset(&mh, 0, sizeof(mh));
     mh.msg_iov = iov;
@@ -265,7 +282,12 @@ static void cork_flush(struct wsjwt__loop *l)
     size_t n = l->cork_len;
     l->cork_owner = NULL;
     l->cork_len = 0;
-    if (n) {
+    if (n && (c->flags & CF_TLS)) {
+        struct iovec iov = {l->cork, n};
+        ssize_t w = tls_send(c, &iov, 1);
+        if (w >= 0 && (size_t)w != n)
+            queue_rest(c, l->cork + w, n - (size_t)w);
+    } else if (n) {
         /* Usually the socket takes it all: one send, no bookkeeping. */
         ssize_t w = wsjwt__sys_send(conn_fd(c), l->cork, n, MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -288,8 +310,10 @@ static void conn_write_out(struct wsjwt_conn *c)
         if (w < 0)
             return;
         wsjwt__outq_consume(&c->io->out, (size_t)w);
+    } else if ((c->flags & CF_TLS) && tls_push(c) < 0) {
+        return;
     }
-    if (out_size(c) > 0) {
+    if (out_pending(c) > 0) {
         if (!(c->flags & CF_POLLOUT)) {
             c->flags |= CF_POLLOUT;
             poll_update(c);
@@ -313,7 +337,8 @@ static void conn_settle(struct wsjwt_conn *c)
 {
     if (c->state == CONN_DEAD || (!c->io && !(c->flags & CF_BROKEN) && c->state != CONN_DRAINING))
         return;
-    if ((c->flags & CF_BROKEN) || (c->state == CONN_DRAINING && out_size(c) == 0 && c->loop->cork_owner != c))
+    if ((c->flags & CF_BROKEN) ||
+        (c->state == CONN_DRAINING && out_pending(c) == 0 && c->loop->cork_owner != c))
         wsjwt__conn_teardown(c);
     else
         io_trim(c);
@@ -346,6 +371,8 @@ static void on_closed(uv_handle_t *h)
     wsjwt__loop_maybe_finish(l);
 }
 
+static void tls_teardown(struct wsjwt_conn *c);
+
 void wsjwt__conn_teardown(struct wsjwt_conn *c)
 {
     struct wsjwt__loop *l = c->loop;
@@ -368,6 +395,8 @@ void wsjwt__conn_teardown(struct wsjwt_conn *c)
         wsjwt_jwt_free(c->jwt);
     free(c->sub);
     io_free(c);
+    if (c->flags & CF_TLS)
+        tls_teardown(c);
     int fd = conn_fd(c);
     uv_close((uv_handle_t *)&c->poll, on_closed);
     /* uv_close stopped the watcher (removed from epoll): the descriptor can
@@ -479,8 +508,8 @@ static void refuse(struct wsjwt_conn *c, int err, int status, const char *descri
         if (detail)
             wsjwt__log_quote(det, sizeof(det), detail, strlen(detail));
         wsjwt__log(srv, WSJWT_LOG_INFO, "refused",
-                   "status=%d reason=%s peer=%s sub=\"%s\" kid=\"%s\" detail=\"%s\"", status,
-                   wsjwt_err_name(err), peer, sub, kid, det);
+                   "status=%d reason=%s peer=%s tls=%d sub=\"%s\" kid=\"%s\" detail=\"%s\"", status,
+                   wsjwt_err_name(err), peer, (c->flags & CF_TLS) != 0, sub, kid, det);
     }
 }
 
@@ -517,7 +546,8 @@ static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LE
         log_peer(c, peer, sizeof(peer));
         if (c->sub)
             wsjwt__log_quote(sub, sizeof(sub), c->sub, strlen(c->sub));
-        wsjwt__log(srv, WSJWT_LOG_DEBUG, "open", "peer=%s sub=\"%s\" exp=%lld", peer, sub, (long long)c->exp);
+        wsjwt__log(srv, WSJWT_LOG_DEBUG, "open", "peer=%s tls=%d sub=\"%s\" exp=%lld", peer,
+                   (c->flags & CF_TLS) != 0, sub, (long long)c->exp);
     }
     if (srv->cfg.on_open)
         srv->cfg.on_open(c, srv->cfg.user);
@@ -747,8 +777,38 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
 
 /* ---- the readable event ----------------------------------------------------------------- */
 
+static void tls_read(struct wsjwt_conn *c);
+
+/* Handles len bytes of input at buf (a kept prefix, then what was read or
+ * decrypted): the request head, then frames; keeps what is incomplete. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void
+conn_input(struct wsjwt_conn *c, uint8_t *buf, size_t len)
+{
+    struct wsjwt__loop *l = c->loop;
+    size_t used = 0;
+    if (c->state == CONN_OPEN) {
+        c->stamp = loop_ms(l);
+        c->flags &= (uint16_t)~CF_PINGED;
+    }
+    if (c->state == CONN_HANDSHAKE)
+        used = conn_handshake(c, buf, len);
+    if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
+        used += conn_frames(c, buf + used, len - used);
+    else if (c->state != CONN_DEFERRED && c->state != CONN_HANDSHAKE)
+        used = len;
+    if (c->state != CONN_DEAD && (used < len || (c->io && c->io->in)))
+        conn_keep(c, buf + used, len - used);
+}
+
 static void conn_read(struct wsjwt_conn *c)
 {
+    if (c->flags & CF_TLS) {
+        tls_read(c);
+        return;
+    }
     struct wsjwt__loop *l = c->loop;
     uint8_t *buf = l->rbuf;
     size_t pre = c->io ? c->io->in_len : 0;
@@ -775,19 +835,206 @@ static void conn_read(struct wsjwt_conn *c)
         mark_broken(c);
         return;
     }
-    size_t len = pre + (size_t)n, used = 0;
-    if (c->state == CONN_OPEN) {
-        c->stamp = loop_ms(l);
-        c->flags &= (uint16_t)~CF_PINGED;
+    conn_input(c, buf, pre + (size_t)n);
+}
+
+/* ---- TLS (the engine is in src/net/tls.c) ------------------------------------------ */
+
+/* Sends the records the engine holds; arms POLLOUT for the rest. -1 when
+ * the connection broke. */
+static int tls_push(struct wsjwt_conn *c)
+{
+    struct wsjwt__tls *t = conn_tls(c);
+    size_t n = wsjwt__tls_out_size(t);
+    if (n == 0)
+        return 0;
+    ssize_t w;
+    do
+        w = send(conn_fd(c), t->out.data + t->out.off, n, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            mark_broken(c);
+            return -1;
+        }
+        w = 0;
     }
-    if (c->state == CONN_HANDSHAKE)
-        used = conn_handshake(c, buf, len);
-    if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
-        used += conn_frames(c, buf + used, len - used);
-    else if (c->state != CONN_DEFERRED && c->state != CONN_HANDSHAKE)
-        used = len;
-    if (c->state != CONN_DEAD && (used < len || (c->io && c->io->in)))
-        conn_keep(c, buf + used, len - used);
+    wsjwt__outq_consume(&t->out, (size_t)w);
+    if (wsjwt__tls_out_size(t) && !(c->flags & CF_POLLOUT)) {
+        c->flags |= CF_POLLOUT;
+        poll_update(c);
+    }
+    return 0;
+}
+
+/* sock_send for TLS: returns the plaintext bytes taken, all of them once
+ * encrypted, or 0 while records from before still wait for the socket: the
+ * plaintext then waits in the connection's queue, where the backpressure
+ * cap sees it (records in the engine are at most one flush's worth). */
+static ssize_t tls_send(struct wsjwt_conn *c, const struct iovec *iov, int n)
+{
+    struct wsjwt__tls *t = conn_tls(c);
+    if (tls_push(c) < 0)
+        return -1;
+    if (wsjwt__tls_out_size(t))
+        return 0;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (wsjwt__tls_write(t, iov[i].iov_base, iov[i].iov_len) != 0) {
+            mark_broken(c);
+            return -1;
+        }
+        total += iov[i].iov_len;
+    }
+    if (tls_push(c) < 0)
+        return -1;
+    return (ssize_t)total;
+}
+
+static void conn_tls_resume(struct wsjwt__loop *l);
+
+static void on_hs_idle(uv_idle_t *h)
+{
+    conn_tls_resume(h->data);
+}
+
+static void tls_fail(struct wsjwt_conn *c, int rc)
+{
+    struct wsjwt_server *srv = c->loop->srv;
+    if (wsjwt__log_enabled(srv, WSJWT_LOG_INFO)) {
+        char peer[64], why[160], q[200];
+        log_peer(c, peer, sizeof(peer));
+        wsjwt__tls_error(conn_tls(c), why, sizeof(why));
+        wsjwt__log(srv, WSJWT_LOG_INFO, "tls_error", "peer=%s error=%s reason=\"%s\"", peer,
+                   wsjwt_err_name(rc), wsjwt__log_quote(q, sizeof(q), why, strlen(why)));
+    }
+    (void)tls_push(c); /* the alert, if OpenSSL wrote one */
+    mark_broken(c);
+}
+
+/* Runs the engine over the input fed: the handshake (within the loop turn's
+ * budget, else postponed to the next turn), then decryption into the
+ * shared receive buffer, each chunk handled as a plain read would be. */
+static void tls_process(struct wsjwt_conn *c)
+{
+    struct wsjwt__loop *l = c->loop;
+    struct wsjwt__tls *t = conn_tls(c);
+    if (!t->done) {
+        if (l->hs_budget == 0) {
+            if (!(c->flags & CF_TLS_WAIT)) {
+                c->flags |= CF_TLS_WAIT;
+                ((struct wsjwt__tls_conn *)c)->hs_next = l->hs_wait;
+                l->hs_wait = c;
+                uv_idle_start(&l->hs_idle, on_hs_idle);
+            }
+            if (wsjwt__tls_stash(t) != 0)
+                mark_broken(c);
+            return;
+        }
+        l->hs_budget--;
+        int rc = wsjwt__tls_handshake(t);
+        if (rc != 0 && rc != WSJWT_EAGAIN) {
+            tls_fail(c, rc);
+            return;
+        }
+        if (rc == 0 && wsjwt__log_enabled(l->srv, WSJWT_LOG_DEBUG)) {
+            char peer[64], sni[80] = "";
+            const char *name = wsjwt__tls_servername(t);
+            log_peer(c, peer, sizeof(peer));
+            if (name)
+                wsjwt__log_quote(sni, sizeof(sni), name, strlen(name));
+            wsjwt__log(l->srv, WSJWT_LOG_DEBUG, "tls_handshake", "peer=%s version=%s cipher=%s sni=\"%s\"",
+                       peer, wsjwt__tls_version(t), wsjwt__tls_cipher(t), sni);
+        }
+    }
+    while (t->done) {
+        uint8_t *buf = l->rbuf;
+        size_t pre = c->io ? c->io->in_len : 0, got = 0;
+        if (pre > l->rbuf_size - WSJWT__READ_SIZE) {
+            mark_broken(c);
+            break;
+        }
+        if (pre)
+            memcpy(buf, c->io->in, pre);
+        int rc = wsjwt__tls_read(t, buf + pre, WSJWT__READ_SIZE, &got);
+        if (rc == WSJWT_EAGAIN)
+            break;
+        if (rc == WSJWT_ECLOSED) {
+            mark_broken(c); /* close_notify: the peer is gone, as with a FIN */
+            break;
+        }
+        if (rc < 0) {
+            tls_fail(c, rc);
+            break;
+        }
+        conn_input(c, buf, pre + got);
+        if (c->state == CONN_DEAD || c->state == CONN_DRAINING || (c->flags & CF_BROKEN))
+            break;
+    }
+    if (c->state == CONN_DEAD)
+        return;
+    if (wsjwt__tls_stash(t) != 0)
+        mark_broken(c);
+    (void)tls_push(c);
+}
+
+static void tls_read(struct wsjwt_conn *c)
+{
+    struct wsjwt__loop *l = c->loop;
+    ssize_t n;
+    do
+        n = read(conn_fd(c), l->tbuf, WSJWT__READ_SIZE);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            mark_broken(c);
+        return;
+    }
+    if (n == 0 || wsjwt__tls_feed(conn_tls(c), l->tbuf, (size_t)n) != 0) {
+        mark_broken(c);
+        return;
+    }
+    tls_process(c);
+}
+
+static void tls_teardown(struct wsjwt_conn *c)
+{
+    struct wsjwt__loop *l = c->loop;
+    struct wsjwt__tls *t = conn_tls(c);
+    if (c->flags & CF_TLS_WAIT) {
+        struct wsjwt_conn **p = &l->hs_wait;
+        while (*p && *p != c)
+            p = &((struct wsjwt__tls_conn *)*p)->hs_next;
+        if (*p)
+            *p = ((struct wsjwt__tls_conn *)c)->hs_next;
+        c->flags &= (uint16_t)~CF_TLS_WAIT;
+    }
+    if (!(c->flags & CF_BROKEN) && t->done && !t->failed) {
+        /* RFC 8446 6.1: close_notify before closing, best effort (one
+         * non-blocking send). */
+        wsjwt__tls_close_notify(t);
+        (void)send(conn_fd(c), t->out.data + t->out.off, wsjwt__tls_out_size(t), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    wsjwt__tls_free(t);
+}
+
+/* Runs postponed handshakes, as many as the turn's budget allows. */
+static void conn_tls_resume(struct wsjwt__loop *l)
+{
+    while (l->hs_wait && l->hs_budget) {
+        struct wsjwt_conn *c = l->hs_wait;
+        l->hs_wait = ((struct wsjwt__tls_conn *)c)->hs_next;
+        c->flags &= (uint16_t)~CF_TLS_WAIT;
+        if (wsjwt__tls_feed(conn_tls(c), NULL, 0) != 0)
+            mark_broken(c);
+        else
+            tls_process(c);
+        cork_flush(l);
+        conn_settle(c);
+    }
+    if (!l->hs_wait)
+        uv_idle_stop(&l->hs_idle);
+    wsjwt__loop_flush(l);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -809,8 +1056,22 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 void wsjwt__conn_accept(struct wsjwt__loop *l, int fd)
 {
-    struct wsjwt_conn *c = calloc(1, sizeof(*c));
+    int tls = l->srv->tls != NULL;
+    struct wsjwt_conn *c = calloc(1, tls ? sizeof(struct wsjwt__tls_conn) : sizeof(*c));
+    if (c && tls) {
+        struct wsjwt__tls_ctx *ctx = wsjwt__server_tls_ctx(l->srv);
+        int rc = wsjwt__tls_init(conn_tls(c), ctx, NULL);
+        wsjwt__tls_ctx_unref(ctx);
+        if (rc != 0) {
+            free(c);
+            c = NULL;
+        } else {
+            c->flags |= CF_TLS;
+        }
+    }
     if (!c || uv_poll_init(&l->uv, &c->poll, fd) != 0) {
+        if (c && tls)
+            wsjwt__tls_free(conn_tls(c));
         free(c);
         close(fd);
         return;
@@ -887,7 +1148,10 @@ static void sweep_one(struct wsjwt_conn *c, void *arg)
             if (wsjwt__log_enabled(srv, WSJWT_LOG_INFO)) {
                 char peer[64];
                 log_peer(c, peer, sizeof(peer));
-                wsjwt__log(srv, WSJWT_LOG_INFO, "handshake_timeout", "peer=%s", peer);
+                wsjwt__log(srv, WSJWT_LOG_INFO,
+                           (c->flags & CF_TLS) && !conn_tls(c)->done ? "tls_handshake_timeout"
+                                                                     : "handshake_timeout",
+                           "peer=%s", peer);
             }
             wsjwt__conn_teardown(c);
         }
@@ -1048,6 +1312,16 @@ int wsjwt_conn_answer(struct wsjwt_conn *c, int status)
     }
     flushq_push(c);
     return 0;
+}
+
+int wsjwt_conn_is_tls(const struct wsjwt_conn *c)
+{
+    return (c->flags & CF_TLS) != 0;
+}
+
+const char *wsjwt_conn_tls_servername(const struct wsjwt_conn *c)
+{
+    return (c->flags & CF_TLS) ? wsjwt__tls_servername(conn_tls(c)) : NULL;
 }
 
 void wsjwt_conn_set_user(struct wsjwt_conn *c, void *user)

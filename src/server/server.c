@@ -73,7 +73,11 @@ static void on_tick(uv_timer_t *t)
 
 static void on_check(uv_check_t *h)
 {
-    wsjwt__loop_flush(h->data);
+    struct wsjwt__loop *loop = h->data;
+    wsjwt__loop_flush(loop);
+    /* The end of the turn's I/O: the next turn may run this many TLS
+     * handshake steps (postponed ones first, from hs_idle). */
+    loop->hs_budget = WSJWT__TLS_HS_PER_TURN;
 }
 
 static void stop_listening(struct wsjwt__loop *loop)
@@ -117,6 +121,8 @@ void wsjwt__loop_maybe_finish(struct wsjwt__loop *loop)
     stop_listening(loop);
     uv_close((uv_handle_t *)&loop->tick, NULL);
     uv_close((uv_handle_t *)&loop->check, NULL);
+    if (loop->srv->tls)
+        uv_close((uv_handle_t *)&loop->hs_idle, NULL);
     uv_mutex_lock(&loop->inbox_mu);
     /* Other threads post to this loop only while the async handle is open:
      * they check `uv_is_closing` under this mutex. */
@@ -157,6 +163,13 @@ static int loop_init(struct wsjwt_server *srv, struct wsjwt__loop *loop, unsigne
     loop->scratch = malloc(srv->cfg.max_head);
     if (!loop->rbuf || !loop->cork || !loop->headers || !loop->scratch)
         return WSJWT_ENOMEM;
+    if (srv->tls) {
+        if (!(loop->tbuf = malloc(WSJWT__READ_SIZE)))
+            return WSJWT_ENOMEM;
+        loop->hs_budget = WSJWT__TLS_HS_PER_TURN;
+        uv_idle_init(&loop->uv, &loop->hs_idle);
+        loop->hs_idle.data = loop;
+    }
 
     int fd;
     const char *host = srv->host ? srv->host : "0.0.0.0";
@@ -252,6 +265,22 @@ static int copy_config(struct wsjwt_server *srv, const struct wsjwt_server_confi
     c->token_query = srv->token_query;
     c->token_cookie = srv->token_cookie;
     c->origins = (const char *const *)srv->origins;
+    if (c->n_tls_certs) {
+        if (!c->tls_certs)
+            return WSJWT_EINVAL;
+        srv->tls_certs = calloc(c->n_tls_certs, sizeof(*srv->tls_certs));
+        if (!srv->tls_certs)
+            return WSJWT_ENOMEM;
+        for (size_t i = 0; i < c->n_tls_certs; i++) {
+            if (!c->tls_certs[i].cert_file || !c->tls_certs[i].key_file)
+                return WSJWT_EINVAL;
+            srv->tls_certs[i].cert_file = strdup(c->tls_certs[i].cert_file);
+            srv->tls_certs[i].key_file = strdup(c->tls_certs[i].key_file);
+            if (!srv->tls_certs[i].cert_file || !srv->tls_certs[i].key_file)
+                return WSJWT_ENOMEM;
+        }
+    }
+    c->tls_certs = srv->tls_certs;
 
     wsjwt__http_token_config_init(&srv->tokcfg);
     srv->tokcfg.header = (c->token_sources & WSJWT_TOKEN_FROM_HEADER) ? srv->token_header : NULL;
@@ -287,6 +316,19 @@ int wsjwt_server_new(const struct wsjwt_server_config *cfg, struct wsjwt_server 
     if (rc != 0)
         goto fail;
     srv->port = srv->cfg.port;
+    if (srv->cfg.n_tls_certs) {
+        char err[512];
+        if (uv_mutex_init(&srv->tls_mu) != 0) {
+            rc = WSJWT_EIO;
+            goto fail;
+        }
+        rc = wsjwt__tls_ctx_server_new(srv->tls_certs, srv->cfg.n_tls_certs, &srv->tls, err, sizeof(err));
+        if (rc != 0) {
+            uv_mutex_destroy(&srv->tls_mu);
+            wsjwt__log(srv, WSJWT_LOG_ERROR, "tls_error", "msg=\"%s\"", err);
+            goto fail;
+        }
+    }
     if (srv->cfg.keys) {
         rc = wsjwt_keyring_new(wsjwt_keyset_ref(srv->cfg.keys), &srv->keys);
         if (rc != 0)
@@ -370,6 +412,35 @@ void wsjwt_server_set_keyset(struct wsjwt_server *srv, struct wsjwt_keyset *keys
         wsjwt_keyring_swap(srv->keys, wsjwt_keyset_ref(keys));
 }
 
+struct wsjwt__tls_ctx *wsjwt__server_tls_ctx(struct wsjwt_server *srv)
+{
+    uv_mutex_lock(&srv->tls_mu);
+    struct wsjwt__tls_ctx *ctx = srv->tls;
+    wsjwt__tls_ctx_ref(ctx);
+    uv_mutex_unlock(&srv->tls_mu);
+    return ctx;
+}
+
+int wsjwt_server_reload_tls(struct wsjwt_server *srv, char *err, size_t errlen)
+{
+    if (errlen)
+        err[0] = '\0';
+    if (!srv->tls)
+        return WSJWT_ESTATE;
+    /* Built outside the lock: reading files and keys takes milliseconds,
+     * and accepts on every loop take this lock. */
+    struct wsjwt__tls_ctx *ctx = NULL;
+    int rc = wsjwt__tls_ctx_server_new(srv->tls_certs, srv->cfg.n_tls_certs, &ctx, err, errlen);
+    if (rc != 0)
+        return rc;
+    uv_mutex_lock(&srv->tls_mu);
+    struct wsjwt__tls_ctx *old = srv->tls;
+    srv->tls = ctx;
+    uv_mutex_unlock(&srv->tls_mu);
+    wsjwt__tls_ctx_unref(old); /* open connections hold their own references */
+    return 0;
+}
+
 void wsjwt_server_stats(struct wsjwt_server *srv, struct wsjwt_server_stats *out)
 {
     memset(out, 0, sizeof(*out));
@@ -416,6 +487,7 @@ void wsjwt_server_free(struct wsjwt_server *srv)
         free(loop->cork);
         free(loop->headers);
         free(loop->scratch);
+        free(loop->tbuf);
         for (size_t j = 0; j < loop->inbox_len; j++)
             if (atomic_fetch_sub(&loop->inbox[j]->refs, 1) == 1)
                 free(loop->inbox[j]);
@@ -424,6 +496,17 @@ void wsjwt_server_free(struct wsjwt_server *srv)
     free(srv->loops);
     if (srv->keys)
         wsjwt_keyring_free(srv->keys);
+    if (srv->tls) {
+        wsjwt__tls_ctx_unref(srv->tls);
+        uv_mutex_destroy(&srv->tls_mu);
+    }
+    if (srv->tls_certs) {
+        for (size_t i = 0; i < srv->cfg.n_tls_certs; i++) {
+            free((char *)srv->tls_certs[i].cert_file);
+            free((char *)srv->tls_certs[i].key_file);
+        }
+        free(srv->tls_certs);
+    }
     free(srv->host);
     free(srv->token_header);
     free(srv->token_query);

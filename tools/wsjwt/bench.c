@@ -141,6 +141,7 @@ struct opts {
     int duration_given;
     const char *label;
     double duration, warmup, rate, timeout;
+    struct wsjwt_tls_client_opts tls; /* wss:// */
 };
 
 struct bench;
@@ -192,6 +193,7 @@ struct bench {
     pthread_mutex_t token_lock; /* signing state is shared by the threads */
     struct worker *w;
     char source[MAX_THREADS][16];
+    struct wsjwt_tls_client *tls; /* wss://: one context shared by every connection */
 };
 
 static uint64_t now_ns(void)
@@ -480,6 +482,7 @@ static void start_conn(struct worker *w, struct bconn *bc)
         .bench_raw_echo = b->o.raw_echo,
         .cb = {on_open, on_message, NULL, on_error, on_close},
         .user = bc,
+        .tls = b->tls,
     };
     int rc = wsjwt_client_new(&w->loop, &o, &bc->c);
     tokenopts_free_token(token, owned);
@@ -665,6 +668,9 @@ static void help(FILE *out)
           "  --server-pid PID    also report that process's CPU (and, idle mode, its RSS\n"
           "                      growth per held connection)\n"
           "  --label NAME        copied into the JSON output\n"
+          "  --ca FILE           wss://: trust the CAs in FILE (PEM) instead of the system's store\n"
+          "  --insecure          wss://: do not verify the server's certificate (testing only)\n"
+          "  --cert FILE --key FILE  wss://: client certificate chain and its key (PEM)\n"
           "  --json              one JSON object on stdout\n\n",
           out);
     tokenopts_help(out);
@@ -711,6 +717,19 @@ static int parse(int argc, char **argv, struct bench *b)
         }
         if ((r = opt_flag(CMD, argv, &i, "--binary")) != OPT_UNKNOWN) {
             o->binary = 1;
+            if (r == OPT_ERROR)
+                return EXIT_USAGE;
+            continue;
+        }
+        if ((r = opt_value(CMD, argc, argv, &i, "--ca", &o->tls.ca_file)) != OPT_UNKNOWN ||
+            (r = opt_value(CMD, argc, argv, &i, "--cert", &o->tls.cert_file)) != OPT_UNKNOWN ||
+            (r = opt_value(CMD, argc, argv, &i, "--key", &o->tls.key_file)) != OPT_UNKNOWN) {
+            if (r == OPT_ERROR)
+                return EXIT_USAGE;
+            continue;
+        }
+        if ((r = opt_flag(CMD, argv, &i, "--insecure")) != OPT_UNKNOWN) {
+            o->tls.insecure = 1;
             if (r == OPT_ERROR)
                 return EXIT_USAGE;
             continue;
@@ -788,10 +807,22 @@ static int parse(int argc, char **argv, struct bench *b)
         return EXIT_USAGE;
     }
     struct wsjwt_url u;
-    if (wsjwt_url_parse(o->url, strlen(o->url), &u) != 0 || u.tls) {
-        fprintf(stderr, CMD ": %s: not a ws:// URL%s\n", o->url,
-                u.tls ? " (wss:// is not supported yet)" : "");
+    if (wsjwt_url_parse(o->url, strlen(o->url), &u) != 0) {
+        fprintf(stderr, CMD ": %s: not a ws:// or wss:// URL\n", o->url);
         return EXIT_USAGE;
+    }
+    if (u.tls && (o->raw_echo || !b->tls)) {
+        char err[512];
+        if (o->raw_echo) {
+            fprintf(stderr, CMD ": --raw-echo is a plain TCP echo: use a ws:// URL\n");
+            return EXIT_USAGE;
+        }
+        if (o->tls.insecure)
+            fprintf(stderr, CMD ": warning: --insecure: the server's certificate is NOT verified\n");
+        if (wsjwt_tls_client_new(&o->tls, &b->tls, err, sizeof(err)) != 0) {
+            fprintf(stderr, CMD ": %s\n", err);
+            return EXIT_USAGE;
+        }
     }
     if (o->threads > o->conns)
         o->threads = o->conns;
@@ -1107,6 +1138,7 @@ int cmd_bench(int argc, char **argv)
     free(conns);
     free(b->w);
     tokenopts_release(&b->to);
+    wsjwt_tls_client_free(b->tls);
     free(b);
     return rc;
 }

@@ -17,6 +17,8 @@
 
 #define CMD         "wsjwt serve"
 #define MAX_ORIGINS 64
+/* Certificates for SNI: a handful of names per process is the use. */
+#define MAX_TLS_CERTS 16
 
 static void help(FILE *out)
 {
@@ -48,12 +50,17 @@ static void help(FILE *out)
           "  --handshake-timeout D   (default 10s)   --idle-timeout D    (default 120s)\n"
           "  --ping-interval D       (default 30s)   --close-timeout D   (default 5s)\n"
           "  --shutdown-timeout D    wait for clients after SIGTERM (default 10s)\n"
-          "  --log-level LEVEL       error, warn, info (default), debug or off\n\n",
+          "  --log-level LEVEL       error, warn, info (default), debug or off\n"
+          "TLS (wss://; see docs/tls.md):\n"
+          "  --tls-cert FILE         certificate chain (PEM, leaf first); with --tls-key, serves TLS only\n"
+          "  --tls-key FILE          its private key (PEM). Repeat the pair for more names: the first\n"
+          "                          is the default, SNI picks another whose certificate names the host\n\n",
           out);
     keyopts_help(out);
     fputc('\n', out);
     policyopts_help(out);
-    fputs("\nsignals: SIGINT/SIGTERM close every connection with 1001 and exit 0; SIGHUP reloads keys.\n",
+    fputs("\nsignals: SIGINT/SIGTERM close every connection with 1001 and exit 0; SIGHUP reloads keys\n"
+          "(and TLS certificates: new connections get them, open ones keep theirs).\n",
           out);
 }
 
@@ -163,6 +170,7 @@ struct sigctx {
     pthread_mutex_t mu;
     struct app *app;
     sigset_t set;
+    size_t tls; /* certificates to reload on SIGHUP */
     int stopping;
     int done;
 };
@@ -180,6 +188,19 @@ static void *signal_thread(void *arg)
         if (s->done) {
             pthread_mutex_unlock(&s->mu);
             continue;
+        }
+        if (sig == SIGHUP && s->tls) {
+            char err[512];
+            if (wsjwt_server_reload_tls(s->app->srv, err, sizeof(err)) == 0) {
+                fprintf(stderr, "level=info event=tls_reloaded certs=%zu\n", s->tls);
+            } else {
+                for (char *p = err; *p; p++)
+                    if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+                        *p = '?';
+                fprintf(stderr,
+                        "level=error event=tls_reload_failed msg=\"kept the previous certificates: %s\"\n",
+                        err);
+            }
         }
         if (sig == SIGHUP) {
             struct wsjwt_keyset *keys = NULL;
@@ -213,7 +234,10 @@ int cmd_serve(int argc, char **argv)
     struct policyopts po;
     struct wsjwt_server_config cfg;
     const char *origins[MAX_ORIGINS];
+    struct wsjwt_tls_cert certs[MAX_TLS_CERTS];
+    size_t n_certs = 0, n_keys = 0;
     memset(&app, 0, sizeof(app));
+    memset(certs, 0, sizeof(certs));
     memset(&cfg, 0, sizeof(cfg));
     keyopts_init(&app.ko, CMD);
     policyopts_init(&po, CMD);
@@ -316,6 +340,18 @@ int cmd_serve(int argc, char **argv)
         } else if (VALUE("--shutdown-timeout")) {
             if (parse_ms("--shutdown-timeout", v, &cfg.shutdown_timeout_ms) != 0)
                 return EXIT_USAGE;
+        } else if (VALUE("--tls-cert")) {
+            if (n_certs == MAX_TLS_CERTS) {
+                fprintf(stderr, CMD ": at most %d --tls-cert\n", MAX_TLS_CERTS);
+                return EXIT_USAGE;
+            }
+            certs[n_certs++].cert_file = v;
+        } else if (VALUE("--tls-key")) {
+            if (n_keys == MAX_TLS_CERTS) {
+                fprintf(stderr, CMD ": at most %d --tls-key\n", MAX_TLS_CERTS);
+                return EXIT_USAGE;
+            }
+            certs[n_keys++].key_file = v;
         } else if (VALUE("--log-level")) {
             static const char *names[] = {"error", "warn", "info", "debug", "off"};
             static const enum wsjwt_log_level levels[] = {WSJWT_LOG_ERROR, WSJWT_LOG_WARN, WSJWT_LOG_INFO,
@@ -341,6 +377,13 @@ int cmd_serve(int argc, char **argv)
         return EXIT_USAGE;
     }
     cfg.origins = origins;
+    if (n_certs != n_keys) {
+        fprintf(stderr, CMD ": --tls-cert and --tls-key come in pairs (%zu certificates, %zu keys)\n",
+                n_certs, n_keys);
+        return EXIT_USAGE;
+    }
+    cfg.tls_certs = certs;
+    cfg.n_tls_certs = n_certs;
 
     struct wsjwt_keyset *keys = NULL;
     struct wsjwt_policy *policy = NULL;
@@ -370,6 +413,7 @@ int cmd_serve(int argc, char **argv)
      * library writes with MSG_NOSIGNAL) but a closed stdout must not kill us. */
     struct sigctx *sig = &sigctx;
     sig->app = &app;
+    sig->tls = n_certs;
     sigemptyset(&sig->set);
     sigaddset(&sig->set, SIGINT);
     sigaddset(&sig->set, SIGTERM);
@@ -379,8 +423,11 @@ int cmd_serve(int argc, char **argv)
 
     int rc = wsjwt_server_new(&cfg, &app.srv);
     if (rc != 0) {
-        fprintf(stderr, CMD ": cannot listen on %s:%d: %s (%s)\n", cfg.host ? cfg.host : "0.0.0.0", cfg.port,
-                rc == WSJWT_EIO ? strerror(errno) : wsjwt_strerror(rc), wsjwt_err_name(rc));
+        if (rc == WSJWT_ETLS)
+            fprintf(stderr, CMD ": cannot load the TLS certificates (see the tls_error line above)\n");
+        else
+            fprintf(stderr, CMD ": cannot listen on %s:%d: %s (%s)\n", cfg.host ? cfg.host : "0.0.0.0",
+                    cfg.port, rc == WSJWT_EIO ? strerror(errno) : wsjwt_strerror(rc), wsjwt_err_name(rc));
         wsjwt_policy_free(policy);
         wsjwt_keyset_unref(keys);
         return EXIT_REFUSED;

@@ -1,0 +1,283 @@
+// TLS (wss://): `wsjwt serve --tls-cert/--tls-key` against the real Node `ws`
+// client and against our own client (`wsjwt connect`). The certificates are
+// made at run time with the `openssl` command in a temporary directory: a
+// private CA, a server certificate for localhost and 127.0.0.1, an expired
+// one, one for another name, one for b.test (SNI) and a second localhost one
+// (reload). Checked: echo with the token header over wss://; verification
+// failures reported as such (expired, wrong name, unknown CA) with exit 1 and
+// the reason; --insecure; SNI; SIGHUP swapping the certificate while an old
+// connection keeps echoing; plaintext to the TLS port and TLS to a plain
+// port failing cleanly while other clients are served; the handshake
+// timeout.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { WebSocket, BIN, SECRET, startServer, token, connect, nextMessage, closed, waitFor, rawConnect, rawWait } from './lib.mjs';
+
+let dir;
+const f = (name) => path.join(dir, name);
+
+function ossl(...args) {
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+// A leaf signed by the CA, valid from `start` to `end` (openssl ca dates,
+// YYYYMMDDHHMMSSZ) or for a day, with the given subjectAltName.
+function leaf(name, cn, san, { start, end } = {}) {
+  ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`,
+    '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
+  fs.writeFileSync(f(`${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+  const dates = start ? ['-startdate', start, '-enddate', end] : ['-days', '1'];
+  ossl('ca', '-batch', '-config', 'ca.cnf', '-notext', '-in', `${name}.csr`, '-out', `${name}.pem`,
+    '-extfile', `${name}.ext`, ...dates);
+}
+
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsjwt-tls-'));
+  fs.mkdirSync(f('newcerts'));
+  fs.writeFileSync(f('index.txt'), '');
+  fs.writeFileSync(f('serial'), '1000\n');
+  fs.writeFileSync(f('ca.cnf'), [
+    '[ca]', 'default_ca = CA_default', '[CA_default]', `dir = ${dir}`, 'database = $dir/index.txt',
+    'new_certs_dir = $dir/newcerts', 'serial = $dir/serial', 'certificate = $dir/ca.pem',
+    'private_key = $dir/ca.key', 'default_md = sha256', 'policy = policy_any', 'unique_subject = no',
+    '[policy_any]', 'commonName = supplied', '',
+  ].join('\n'));
+  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
+    '-out', 'ca.pem', '-days', '2', '-subj', '/CN=wsjwt test CA');
+  leaf('good', 'localhost', 'DNS:localhost,IP:127.0.0.1');
+  leaf('good2', 'localhost', 'DNS:localhost,IP:127.0.0.1');
+  leaf('wrong', 'elsewhere.example', 'DNS:elsewhere.example');
+  leaf('expired', 'localhost', 'DNS:localhost,IP:127.0.0.1', { start: '20200101000000Z', end: '20200102000000Z' });
+  leaf('b', 'b.test', 'DNS:b.test');
+});
+
+after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
+
+const ca = () => fs.readFileSync(f('ca.pem'));
+const tlsArgs = (...names) => names.flatMap((n) => ['--tls-cert', f(`${n}.pem`), '--tls-key', f(`${n}.key`)]);
+
+// `wsjwt connect` with a token signed from SECRET; resolves { code, out, err }.
+function runConnect(url, args = [], ms = 10000) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(BIN, ['connect', url, '--sign', '--sub', 'alice', ...args], {
+      env: { ...process.env, JWT_SECRET: SECRET },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '', err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('connect hung: ' + err)); }, ms);
+    p.on('exit', (code) => { clearTimeout(t); resolve({ code, out, err }); });
+  });
+}
+
+// The certificate the server presents for `servername` (raw TLS, no upgrade).
+function peerCert(port, servername, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername, ca: ca(), ...opts }, () => {
+      const cert = s.getPeerCertificate();
+      const r = { cn: cert.subject.CN, fp: cert.fingerprint256, authorized: s.authorized, alpn: s.alpnProtocol };
+      s.end();
+      resolve(r);
+    });
+    s.on('error', reject);
+  });
+}
+
+const fingerprint = (name) => new crypto.X509Certificate(fs.readFileSync(f(`${name}.pem`))).fingerprint256;
+import crypto from 'node:crypto';
+
+test('Node ws over wss:// with the token header: text and a large binary message echo', async () => {
+  const srv = await startServer(tlsArgs('good'));
+  try {
+    const ws = await connect(`wss://localhost:${srv.port}/`, { headers: { token: token() }, ca: ca() });
+    ws.send('hello over tls');
+    let m = await nextMessage(ws);
+    assert.equal(m.data.toString(), 'hello over tls');
+    const big = crypto.randomBytes(300 * 1024);
+    ws.send(big);
+    m = await nextMessage(ws);
+    assert.equal(m.isBinary, true);
+    assert.ok(Buffer.compare(m.data, big) === 0, 'the 300 KiB echo is byte-identical');
+    ws.close(1000, 'done');
+    assert.equal((await closed(ws)).code, 1000);
+    // No token: refused with 401 over TLS too.
+    await assert.rejects(connect(`wss://localhost:${srv.port}/`, { ca: ca() }), (e) => e.status === 401);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('wsjwt connect verifies the certificate and echoes (by name and by IP address)', async () => {
+  const srv = await startServer(tlsArgs('good'));
+  try {
+    let r = await runConnect(`wss://localhost:${srv.port}/`, ['--ca', f('ca.pem'), '-x', 'one', '-x', 'two']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, 'one\ntwo\n');
+    r = await runConnect(`wss://127.0.0.1:${srv.port}/`, ['--ca', f('ca.pem'), '-x', 'by-ip']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, 'by-ip\n');
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('verification failures are reported as such: expired, wrong name, unknown CA; --insecure connects', async () => {
+  const cases = [
+    ['expired', ['--ca'], /TLS certificate verification failed: certificate has expired/],
+    ['wrong', ['--ca'], /TLS certificate verification failed: hostname mismatch/],
+    // No --ca: the system store does not know our private CA.
+    ['good', [], /TLS certificate verification failed: unable to get local issuer certificate/],
+  ];
+  for (const [name, caArg, why] of cases) {
+    const srv = await startServer(tlsArgs(name));
+    try {
+      const args = caArg.length ? ['--ca', f('ca.pem')] : [];
+      const r = await runConnect(`wss://localhost:${srv.port}/`, [...args, '-x', 'nope']);
+      assert.equal(r.code, 1, `${name}: ${r.err}`);
+      assert.match(r.err, why);
+      assert.equal(r.out, '');
+      // Node's ws refuses it too (the same certificate, the same CA).
+      await assert.rejects(connect(`wss://localhost:${srv.port}/`, { headers: { token: token() }, ...(caArg.length ? { ca: ca() } : {}) }));
+      if (name === 'expired') {
+        const ok = await runConnect(`wss://localhost:${srv.port}/`, ['--insecure', '-x', 'anyway']);
+        assert.equal(ok.code, 0, ok.err);
+        assert.equal(ok.out, 'anyway\n');
+        assert.match(ok.err, /warning: --insecure/);
+      }
+    } finally {
+      await srv.stop();
+    }
+  }
+});
+
+test('SNI picks the certificate that names the requested host; the first is the default; ALPN http/1.1', async () => {
+  const srv = await startServer(tlsArgs('good', 'b'));
+  try {
+    let c = await peerCert(srv.port, 'b.test');
+    assert.equal(c.cn, 'b.test');
+    assert.equal(c.authorized, true);
+    c = await peerCert(srv.port, 'localhost');
+    assert.equal(c.cn, 'localhost');
+    assert.equal(c.fp, fingerprint('good'));
+    c = await peerCert(srv.port, 'unknown.example', { rejectUnauthorized: false });
+    assert.equal(c.fp, fingerprint('good'));
+    c = await peerCert(srv.port, 'localhost', { ALPNProtocols: ['http/1.1'] });
+    assert.equal(c.alpn, 'http/1.1');
+    // A client that can only speak h2 is refused (no_application_protocol).
+    await assert.rejects(peerCert(srv.port, 'localhost', { ALPNProtocols: ['h2'] }));
+    // And the b.test certificate serves WebSockets as well.
+    const ws = await connect(`wss://127.0.0.1:${srv.port}/`, { headers: { token: token() }, ca: ca(), servername: 'b.test' });
+    ws.send('via b.test');
+    assert.equal((await nextMessage(ws)).data.toString(), 'via b.test');
+    ws.terminate();
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('SIGHUP reloads the certificate: new connections get the new one, an old connection keeps echoing', async () => {
+  fs.copyFileSync(f('good.pem'), f('live.pem'));
+  fs.copyFileSync(f('good.key'), f('live.key'));
+  const srv = await startServer(tlsArgs('live'));
+  try {
+    assert.equal((await peerCert(srv.port, 'localhost')).fp, fingerprint('good'));
+    const old = await connect(`wss://localhost:${srv.port}/`, { headers: { token: token() }, ca: ca() });
+    old.send('before');
+    assert.equal((await nextMessage(old)).data.toString(), 'before');
+
+    fs.copyFileSync(f('good2.pem'), f('live.pem'));
+    fs.copyFileSync(f('good2.key'), f('live.key'));
+    srv.proc.kill('SIGHUP');
+    await waitFor(() => /event=tls_reloaded/.test(srv.stderr()));
+    assert.equal((await peerCert(srv.port, 'localhost')).fp, fingerprint('good2'));
+
+    old.send('after');
+    assert.equal((await nextMessage(old)).data.toString(), 'after');
+    const fresh = await connect(`wss://localhost:${srv.port}/`, { headers: { token: token() }, ca: ca() });
+    fresh.send('new');
+    assert.equal((await nextMessage(fresh)).data.toString(), 'new');
+
+    // A broken file keeps the current certificate, and says so.
+    fs.writeFileSync(f('live.key'), 'not a key\n');
+    srv.proc.kill('SIGHUP');
+    await waitFor(() => /event=tls_reload_failed/.test(srv.stderr()));
+    assert.equal((await peerCert(srv.port, 'localhost')).fp, fingerprint('good2'));
+    old.send('still');
+    assert.equal((await nextMessage(old)).data.toString(), 'still');
+    old.terminate();
+    fresh.terminate();
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('plaintext to the TLS port and TLS to a plain port fail cleanly; other clients keep being served', async () => {
+  const srv = await startServer(tlsArgs('good'));
+  const plain = await startServer([]);
+  try {
+    const ws = await connect(`wss://localhost:${srv.port}/`, { headers: { token: token() }, ca: ca() });
+    const pws = await connect(`ws://127.0.0.1:${plain.port}/`, { headers: { token: token() } });
+
+    // A plain WebSocket upgrade to the TLS port: the connection is closed.
+    const raw = await rawConnect(srv.port);
+    raw.sock.write(`GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`);
+    await rawWait(raw, (r) => r.ended);
+    assert.equal(raw.ended, true);
+    assert.equal(raw.buf.includes('HTTP/1.1 101'), false);
+    await assert.rejects(connect(`ws://127.0.0.1:${srv.port}/`, { headers: { token: token() } }));
+    // The same with garbage bytes.
+    const junk = await rawConnect(srv.port);
+    junk.sock.write(crypto.randomBytes(3000));
+    await rawWait(junk, (r) => r.ended);
+
+    // TLS to the plain port: the server answers 400 to the ClientHello and
+    // closes; the TLS client fails.
+    await assert.rejects(connect(`wss://127.0.0.1:${plain.port}/`, { headers: { token: token() }, ca: ca() }));
+    const r = await runConnect(`wss://127.0.0.1:${plain.port}/`, ['--ca', f('ca.pem'), '-x', 'x']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /TLS error/);
+
+    for (const [c, label] of [[ws, 'tls'], [pws, 'plain']]) {
+      c.send(`still ${label}`);
+      assert.equal((await nextMessage(c)).data.toString(), `still ${label}`);
+      c.terminate();
+    }
+    assert.match(srv.stderr(), /event=tls_error .*reason="http request"/);
+  } finally {
+    await srv.stop();
+    await plain.stop();
+  }
+});
+
+test('a client that never finishes the TLS handshake is closed at the handshake timeout', async () => {
+  const srv = await startServer([...tlsArgs('good'), '--handshake-timeout', '300ms']);
+  try {
+    const raw = await rawConnect(srv.port);
+    const t0 = Date.now();
+    await rawWait(raw, (r) => r.ended, 5000);
+    assert.equal(raw.ended, true);
+    assert.ok(Date.now() - t0 >= 250, 'not before the timeout');
+    await waitFor(() => /event=tls_handshake_timeout/.test(srv.stderr()));
+    // Half a ClientHello: the same.
+    const half = await rawConnect(srv.port);
+    half.sock.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+    await rawWait(half, (r) => r.ended, 5000);
+    assert.equal(half.ended, true);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('serve refuses to start with a certificate it cannot load, naming the file', async () => {
+  await assert.rejects(startServer(['--tls-cert', f('nope.pem'), '--tls-key', f('good.key')]), /nope\.pem/);
+  await assert.rejects(startServer(['--tls-cert', f('good.pem'), '--tls-key', f('b.key')]), /tls_error/);
+  await assert.rejects(startServer(['--tls-cert', f('good.pem')]), /come in pairs/);
+});
