@@ -35,7 +35,9 @@ $(ASAN_BUILD)/CMakeCache.txt:
 asan: $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-run: deps build
+# run builds only the CLI: the tests are not needed to serve.
+run: deps node-deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target wsjwt_cli
 	@scripts/run.sh $(BUILD)/wsjwt
 
 # Release build: every test. ASan+UBSan build: unit tests, fuzz targets briefly,
