@@ -670,7 +670,8 @@ static void help(FILE *out)
           "  --label NAME        copied into the JSON output\n"
           "  --ca FILE           wss://: trust the CAs in FILE (PEM) instead of the system's store\n"
           "  --insecure          wss://: do not verify the server's certificate (testing only)\n"
-          "  --cert FILE --key FILE  wss://: client certificate chain and its key (PEM)\n"
+          "  --tls-cert FILE --tls-key FILE  wss://: client certificate chain and its key (PEM;\n"
+          "                      --key is the JWT signing key of the token options)\n"
           "  --json              one JSON object on stdout\n\n",
           out);
     tokenopts_help(out);
@@ -722,8 +723,8 @@ static int parse(int argc, char **argv, struct bench *b)
             continue;
         }
         if ((r = opt_value(CMD, argc, argv, &i, "--ca", &o->tls.ca_file)) != OPT_UNKNOWN ||
-            (r = opt_value(CMD, argc, argv, &i, "--cert", &o->tls.cert_file)) != OPT_UNKNOWN ||
-            (r = opt_value(CMD, argc, argv, &i, "--key", &o->tls.key_file)) != OPT_UNKNOWN) {
+            (r = opt_value(CMD, argc, argv, &i, "--tls-cert", &o->tls.cert_file)) != OPT_UNKNOWN ||
+            (r = opt_value(CMD, argc, argv, &i, "--tls-key", &o->tls.key_file)) != OPT_UNKNOWN) {
             if (r == OPT_ERROR)
                 return EXIT_USAGE;
             continue;
