@@ -142,7 +142,7 @@ test('expiry-under-load: tokens that expire on open connections close them with 
     const n1008 = got.filter((c) => c.code === 1008 && c.reason === 'token expired').length;
     summary('expiry-under-load', `${n1008}/${PEERS} connections closed with 1008 "token expired" at most ${lateMs} ms after exp, good clients echoed ${good.echoed} messages, errors seen by good clients: ${good.errors.length}`);
     assert.equal(n1008, PEERS);
-    assert.ok(lateMs < 1500, `closed ${lateMs} ms after exp`);
+    assert.ok(lateMs < 2500, `closed ${lateMs} ms after exp`);
     assert.deepEqual(good.errors, []);
   } finally {
     assert.equal((await srv.stop()).code, 0);

@@ -18,10 +18,19 @@ const SECONDS = Number(process.env.WSJWT_SOAK_SECONDS || 20);
 
 const ASAN = SERVER_ASAN;
 
+// Sends text and waits for its echo. A connection held longer than the
+// ping interval (30 s) gets the server's ping first: answered, as a live
+// peer does.
 async function echo(raw, text) {
   raw.sock.write(frame(1, text));
-  const f = await rawFrame(raw, 10000);
-  return f && f.opcode === 1 && f.payload.toString() === text;
+  for (;;) {
+    const f = await rawFrame(raw, 10000);
+    if (f && f.opcode === 9) {
+      raw.sock.write(frame(10, f.payload));
+      continue;
+    }
+    return f && f.opcode === 1 && f.payload.toString() === text;
+  }
 }
 
 async function closeRaw(raw) {
