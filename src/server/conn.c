@@ -1056,7 +1056,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 void wsjwt__conn_accept(struct wsjwt__loop *l, int fd)
 {
-    int tls = l->srv->tls != NULL;
+    /* Not srv->tls: a reload swaps it under tls_mu on another thread. */
+    int tls = l->srv->cfg.n_tls_certs != 0;
     struct wsjwt_conn *c = calloc(1, tls ? sizeof(struct wsjwt__tls_conn) : sizeof(*c));
     if (c && tls) {
         struct wsjwt__tls_ctx *ctx = wsjwt__server_tls_ctx(l->srv);

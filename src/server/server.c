@@ -121,7 +121,7 @@ void wsjwt__loop_maybe_finish(struct wsjwt__loop *loop)
     stop_listening(loop);
     uv_close((uv_handle_t *)&loop->tick, NULL);
     uv_close((uv_handle_t *)&loop->check, NULL);
-    if (loop->srv->tls)
+    if (loop->srv->cfg.n_tls_certs)
         uv_close((uv_handle_t *)&loop->hs_idle, NULL);
     uv_mutex_lock(&loop->inbox_mu);
     /* Other threads post to this loop only while the async handle is open:
@@ -425,7 +425,7 @@ int wsjwt_server_reload_tls(struct wsjwt_server *srv, char *err, size_t errlen)
 {
     if (errlen)
         err[0] = '\0';
-    if (!srv->tls)
+    if (!srv->cfg.n_tls_certs)
         return WSJWT_ESTATE;
     /* Built outside the lock: reading files and keys takes milliseconds,
      * and accepts on every loop take this lock. */
