@@ -34,7 +34,7 @@ struct wsjwt_key {
     /* secrets */
     uint8_t *secret;
     size_t secret_len;
-    EVP_MAC_CTX *hmac[WSJWT__N_HMAC]; /* keyed once; duplicated per use */
+    struct wsjwt__hmac *hmac; /* inner and outer states, keyed once (hmac.c) */
     /* asymmetric */
     EVP_PKEY *pkey;
     size_t ec_coord_len;  /* 32, 48, 66 */
@@ -75,6 +75,17 @@ int wsjwt__pkey_verify(const struct wsjwt_key *key, enum wsjwt_alg alg, const ui
 int wsjwt__pkey_sign(const struct wsjwt_key *key, enum wsjwt_alg alg, const uint8_t *input, size_t len,
                      uint8_t *sig, size_t *sig_len);
 void wsjwt__pkey_free(struct wsjwt_key *key);
+
+/* HMAC with the key schedule done once (hmac.c). _new precomputes the
+ * states of every HS hash for the secret; wsjwt__hmac writes the MAC of
+ * input for an HS alg into mac (32, 48 or 64 bytes: *mac_len). Returns 0,
+ * WSJWT_EJWT_KEY_TYPE (not an HS alg), WSJWT_ENOMEM, WSJWT_ECRYPTO. The
+ * states are read-only after _new: one key may verify on many threads. */
+struct wsjwt__hmac;
+int wsjwt__hmac_new(const uint8_t *key, size_t len, struct wsjwt__hmac **out);
+void wsjwt__hmac_free(struct wsjwt__hmac *h);
+int wsjwt__hmac(const struct wsjwt__hmac *h, enum wsjwt_alg alg, const uint8_t *input, size_t len,
+                uint8_t mac[64], size_t *mac_len);
 
 /* Fills err (when non-NULL) and returns code. */
 int wsjwt__fail(struct wsjwt_jwt_error *err, int code, const char *member, const char *fmt, ...)

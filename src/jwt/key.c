@@ -11,22 +11,6 @@
 #include "base/b64.h"
 #include "jwt/jwt_internal.h"
 
-static const char *const hmac_md[WSJWT__N_HMAC] = {"SHA256", "SHA384", "SHA512"};
-
-static int hmac_index(enum wsjwt_alg alg)
-{
-    switch (alg) {
-    case WSJWT_ALG_HS256:
-        return 0;
-    case WSJWT_ALG_HS384:
-        return 1;
-    case WSJWT_ALG_HS512:
-        return 2;
-    default:
-        return -1;
-    }
-}
-
 static int looks_like_pem(const uint8_t *s, size_t n)
 {
     static const char tag[] = "-----BEGIN ";
@@ -46,8 +30,7 @@ struct wsjwt_key *wsjwt__key_alloc(void)
 
 int wsjwt_key_from_secret(const void *secret, size_t len, struct wsjwt_key **out)
 {
-    int rc = WSJWT_ECRYPTO;
-    EVP_MAC *mac = NULL;
+    int rc;
     struct wsjwt_key *k;
     if (!out)
         return WSJWT_EINVAL;
@@ -68,23 +51,13 @@ int wsjwt_key_from_secret(const void *secret, size_t len, struct wsjwt_key **out
     }
     memcpy(k->secret, secret, len);
     k->secret_len = len;
-    /* Fetch the MAC and key one context per hash now, so that a verification
-     * only duplicates a keyed context: no algorithm fetch, no key schedule
-     * (the ipad/opad blocks are already absorbed). */
-    if (!(mac = EVP_MAC_fetch(NULL, "HMAC", NULL)))
+    /* The ipad/opad states of every hash are computed now, so that a
+     * verification only copies them (hmac.c). */
+    if ((rc = wsjwt__hmac_new(k->secret, len, &k->hmac)) != 0)
         goto fail;
-    for (int i = 0; i < WSJWT__N_HMAC; i++) {
-        OSSL_PARAM params[2];
-        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)hmac_md[i], 0);
-        params[1] = OSSL_PARAM_construct_end();
-        if (!(k->hmac[i] = EVP_MAC_CTX_new(mac)) || !EVP_MAC_init(k->hmac[i], k->secret, len, params))
-            goto fail;
-    }
-    EVP_MAC_free(mac);
     *out = k;
     return 0;
 fail:
-    EVP_MAC_free(mac);
     wsjwt_key_free(k);
     return rc;
 }
@@ -93,8 +66,7 @@ void wsjwt_key_free(struct wsjwt_key *key)
 {
     if (!key)
         return;
-    for (int i = 0; i < WSJWT__N_HMAC; i++)
-        EVP_MAC_CTX_free(key->hmac[i]);
+    wsjwt__hmac_free(key->hmac);
     if (key->secret) {
         OPENSSL_cleanse(key->secret, key->secret_len);
         free(key->secret);
@@ -188,16 +160,9 @@ int wsjwt_key_secret_b64url(const struct wsjwt_key *key, char **out, size_t *out
 static int hmac(const struct wsjwt_key *key, enum wsjwt_alg alg, const uint8_t *input, size_t len,
                 uint8_t *mac, size_t *mac_len)
 {
-    int i = hmac_index(alg), rc = WSJWT_ECRYPTO;
-    EVP_MAC_CTX *ctx;
-    if (i < 0 || !key->hmac[i])
+    if (!key->hmac)
         return WSJWT_EJWT_KEY_TYPE;
-    if (!(ctx = EVP_MAC_CTX_dup(key->hmac[i])))
-        return WSJWT_ENOMEM;
-    if (EVP_MAC_update(ctx, input, len) && EVP_MAC_final(ctx, mac, mac_len, 64))
-        rc = 0;
-    EVP_MAC_CTX_free(ctx);
-    return rc;
+    return wsjwt__hmac(key->hmac, alg, input, len, mac, mac_len);
 }
 
 int wsjwt__verify_sig(const struct wsjwt_key *key, enum wsjwt_alg alg, const uint8_t *input, size_t len,
