@@ -861,6 +861,9 @@ static long rx_handshake(struct wsjwt_client *c)
         }
         wsjwt__pmd_ctx_from_params(&c->pmd->ctx, &pp, 0);
         c->wcfg.allow_rsv1 = 1; /* RFC 7692 6: RSV1 marks compressed messages now */
+        /* An incompressible message of max_message bytes is a little longer
+         * compressed; the inflated size stays capped at max_message. */
+        c->wcfg.max_message = wsjwt__pmd_wire_cap(c->max_message);
     }
     if (wr.protocol) {
         c->protocol = dup_n(wr.protocol, wr.protocol_len);
@@ -969,7 +972,7 @@ static void rx_frames(struct wsjwt_client *c, size_t off)
         if (ev.flags & WSJWT__WS_MSG_FIRST)
             c->msg.len = 0;
         if (ev.len) {
-            rc = buf_reserve(&c->msg, ev.len, c->max_message);
+            rc = buf_reserve(&c->msg, ev.len, (size_t)c->wcfg.max_message);
             if (rc) {
                 fail(c, rc == WSJWT_ETOOBIG ? WSJWT_EWS_MESSAGE_TOO_BIG : rc, NULL, 0);
                 return;

@@ -321,6 +321,12 @@ void wsjwt__pmd_unpack(uint16_t v, struct wsjwt__pmd_params *p)
     p->client_no_context_takeover = (v & 0x200u) != 0;
 }
 
+uint64_t wsjwt__pmd_wire_cap(uint64_t max)
+{
+    uint64_t extra = (max >> 10) + 64;
+    return max > UINT64_MAX - extra ? UINT64_MAX : max + extra;
+}
+
 int wsjwt__pmd_shareable(uint16_t packed)
 {
     struct wsjwt__pmd_params p;

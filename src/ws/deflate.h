@@ -112,6 +112,14 @@ int wsjwt__pmd_shareable(uint16_t packed);
 unsigned wsjwt__pmd_server_bits(const struct wsjwt__pmd_params *p);
 unsigned wsjwt__pmd_client_bits(const struct wsjwt__pmd_params *p);
 
+/* The frame decoder's message cap once deflate is negotiated: max plus
+ * zlib's worst-case expansion with room to spare (0.1% + 64 bytes; zlib's
+ * bound is about 0.03% + 13), so that an incompressible message of exactly
+ * max bytes still fits on the wire. Inflated output stays capped at max. The
+ * decoder has one cap, so on such a connection an uncompressed message may
+ * also be that much over max. Saturates instead of overflowing. */
+uint64_t wsjwt__pmd_wire_cap(uint64_t max);
+
 /* ---- client side --------------------------------------------------------------- */
 
 /* What our client offers: "permessage-deflate; client_max_window_bits" (the

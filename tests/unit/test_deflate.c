@@ -374,6 +374,20 @@ static void test_bomb(void **state)
     wsjwt__pmd_buf_free(&u);
     wsjwt__pmd_buf_free(&c);
 
+    /* An incompressible message of exactly the cap fits the wire cap. */
+    for (size_t n = 0; n <= (4u << 20); n = n * 2 + 1) {
+        uLong bound = deflateBound(&d, (uLong)n);
+        assert_true(bound <= wsjwt__pmd_wire_cap(n));
+    }
+    assert_int_equal(wsjwt__pmd_wire_cap(UINT64_MAX - 3), UINT64_MAX);
+    uint8_t *rnd = malloc(300000);
+    for (size_t k = 0; k < 300000; k++)
+        rnd[k] = (uint8_t)next_rand();
+    assert_int_equal(wsjwt__pmd_deflate(&d, rnd, 300000, 1, &c), 0);
+    assert_true(c.len > 300000 && c.len <= wsjwt__pmd_wire_cap(300000));
+    c.len = 0;
+    free(rnd);
+
     /* Exactly at the cap. */
     assert_int_equal(wsjwt__pmd_deflate(&d, zeros, 5000, 1, &c), 0);
     assert_int_equal(wsjwt__pmd_inflate(&i, c.data, c.len, 1, 5000, &u), 0);
