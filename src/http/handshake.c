@@ -8,7 +8,7 @@
 #include "base/sha1.h"
 
 /* RFC 6455 1.3: the GUID appended to the key before hashing. */
-static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+static const char ws_guid[] = WSJWT__WS_GUID;
 
 static int b64_char(char c)
 {
@@ -116,12 +116,17 @@ void wsjwt__ws_accept(const char *key, size_t key_len, char out[WSJWT_WS_ACCEPT_
 {
     struct wsjwt__sha1 s;
     uint8_t digest[WSJWT__SHA1_LEN];
-    char b64[WSJWT_WS_ACCEPT_LEN + 1];
     wsjwt__sha1_init(&s);
     wsjwt__sha1_update(&s, key, key_len);
     wsjwt__sha1_update(&s, ws_guid, sizeof(ws_guid) - 1);
     wsjwt__sha1_final(&s, digest);
-    wsjwt__b64_encode(digest, sizeof(digest), b64);
+    wsjwt__ws_accept_encode(digest, out);
+}
+
+void wsjwt__ws_accept_encode(const uint8_t digest[20], char out[WSJWT_WS_ACCEPT_LEN])
+{
+    char b64[WSJWT_WS_ACCEPT_LEN + 1];
+    wsjwt__b64_encode(digest, 20, b64);
     memcpy(out, b64, WSJWT_WS_ACCEPT_LEN);
 }
 

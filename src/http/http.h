@@ -181,6 +181,14 @@ int wsjwt__http_handshake_check(const struct wsjwt__http_request *req, struct ws
  * Writes exactly WSJWT_WS_ACCEPT_LEN chars to out, no NUL. */
 void wsjwt__ws_accept(const char *key, size_t key_len, char out[WSJWT_WS_ACCEPT_LEN]);
 
+/* RFC 6455 1.3: the GUID appended to the key before hashing (36 chars). */
+#define WSJWT__WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+/* The second half of wsjwt__ws_accept, for a shell that computes the SHA-1
+ * itself (src/server/accept.c, with OpenSSL): base64 of the 20-byte digest,
+ * exactly WSJWT_WS_ACCEPT_LEN chars to out, no NUL. */
+void wsjwt__ws_accept_encode(const uint8_t digest[20], char out[WSJWT_WS_ACCEPT_LEN]);
+
 /* Origin policy: 0 if allowed, WSJWT_EHTTP_ORIGIN (403) if not.
  * An Origin present must equal one of allow[0..n) byte for byte (browsers
  * send the ASCII serialisation, e.g. "https://app.example.com"). With n == 0

@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "net/sys.h"
+#include "server/accept.h"
 #include "server/internal.h"
 
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -611,7 +612,7 @@ static size_t conn_handshake(struct wsjwt_conn *c, uint8_t *buf, size_t len)
         c->flags |= CF_SUBPROTOCOL;
 
     char accept[WSJWT_WS_ACCEPT_LEN];
-    wsjwt__ws_accept(hs.key, hs.key_len, accept);
+    wsjwt__server_ws_accept(hs.key, hs.key_len, accept);
     int verdict = WSJWT_UPGRADE_ACCEPT;
     l->proto = NULL;
     l->proto_len = 0;
