@@ -66,6 +66,20 @@ enum wsjwt_token_source {
 #define WSJWT_SERVER_DEFAULT_CLOSE_TIMEOUT_MS     5000
 #define WSJWT_SERVER_DEFAULT_SHUTDOWN_TIMEOUT_MS  10000
 
+/* permessage-deflate (RFC 7692; docs/deflate.md has the memory each costs). */
+enum wsjwt_deflate_mode {
+    WSJWT_DEFLATE_DEFAULT = 0, /* WSJWT_DEFLATE_SHARED: compression for every browser, at no
+                                  per-connection memory */
+    WSJWT_DEFLATE_OFF,         /* never negotiated; RSV1 is a protocol error (1002) */
+    WSJWT_DEFLATE_SHARED,      /* one compressor and one decompressor per loop, shared by every
+                                  connection: no context takeover either way */
+    WSJWT_DEFLATE_DEDICATED    /* zlib streams per connection with deflate_window_bits, context
+                                  takeover allowed: better ratios, ~100-300 KB per connection */
+};
+/* Messages shorter than this are sent uncompressed (Node ws's default too):
+ * below it the frame saves little and costs a deflate call. */
+#define WSJWT_SERVER_DEFAULT_DEFLATE_THRESHOLD 1024
+
 /* Log levels for wsjwt_server_config.log_level. Lines are logfmt on stderr. */
 enum wsjwt_log_level {
     WSJWT_LOG_DEFAULT = 0, /* info */
@@ -152,6 +166,14 @@ struct wsjwt_server_config {
     int keep_jwt;
 
     enum wsjwt_log_level log_level;
+
+    /* permessage-deflate: the mode, the window of DEDICATED (9..15; 0: 15) and
+     * the size below which messages go uncompressed (0: the default). Inflated
+     * messages are capped by max_message (1009 past it, checked while
+     * inflating). */
+    enum wsjwt_deflate_mode deflate;
+    unsigned deflate_window_bits;
+    size_t deflate_threshold;
 
     /* TLS (wss://, see docs/tls.md): with at least one certificate every
      * connection of this server is TLS. The first pair is the default; SNI

@@ -13,6 +13,7 @@
 #include "http/http.h"
 #include "net/net.h"
 #include "net/tls.h"
+#include "ws/deflate.h"
 #include "ws/ws.h"
 
 /* One read() takes at most this much (one buffer per loop, not per
@@ -71,6 +72,8 @@ struct wsjwt__conn_io {
                                NUL-terminated close reason for on_close */
     uint8_t *in;            /* unconsumed input (partial head or frame header) */
     uint32_t in_len;
+    struct wsjwt__pmd_ctx *pmd; /* --deflate dedicated: this connection's zlib streams
+                                   (created at its first compressed message) */
 };
 
 struct wsjwt_conn {
@@ -91,6 +94,8 @@ struct wsjwt_conn {
     uint16_t close_code;   /* for on_close: 1006 until a close is sent or received */
     uint16_t flags;
     uint8_t state;
+    uint16_t pmd; /* the permessage-deflate answer (wsjwt__pmd_pack), 0: not negotiated.
+                     It sits in the struct's tail padding: no bytes added. */
 };
 
 /* A TLS connection: the engine follows the connection in the same
@@ -120,6 +125,9 @@ struct wsjwt__stats {
 struct wsjwt__bcast {
     atomic_size_t refs;
     const struct wsjwt_conn *except;
+    const uint8_t *zframe; /* the message compressed once (no context takeover, 15-bit
+                              window) for receivers that can all read it, or NULL */
+    size_t zlen;
     size_t len;
     uint8_t frame[];
 };
@@ -173,6 +181,16 @@ struct wsjwt__loop {
     size_t inbox_len, inbox_cap;
 
     struct wsjwt__stats stats;
+
+    /* permessage-deflate (NULL with --deflate off): the loop's shared
+     * streams, by the window the client allows us (shared[bits - 9];
+     * shared[6].inf inflates every shared-mode message), and the buffers
+     * messages are inflated into (rx, delivered from) and deflated into (tx,
+     * copied into the send path). */
+    struct wsjwt__pmd_loop {
+        struct wsjwt__pmd_ctx shared[7];
+        struct wsjwt__pmd_buf rx, tx;
+    } *pmd;
 };
 
 struct wsjwt_server {
@@ -181,6 +199,9 @@ struct wsjwt_server {
     char **origins;
     struct wsjwt__http_token_config tokcfg;
     struct wsjwt__ws_config wscfg;
+    struct wsjwt__ws_config wscfg_pmd; /* wscfg with RSV1 allowed: deflate negotiated */
+    struct wsjwt__pmd_server_config pmdcfg;
+    size_t pmd_threshold;
     struct wsjwt_keyring *keys;
     /* TLS: the context for new connections (swapped by a reload under
      * tls_mu; connections hold their own reference), and the files. */

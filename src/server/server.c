@@ -163,6 +163,14 @@ static int loop_init(struct wsjwt_server *srv, struct wsjwt__loop *loop, unsigne
     loop->scratch = malloc(srv->cfg.max_head);
     if (!loop->rbuf || !loop->cork || !loop->headers || !loop->scratch)
         return WSJWT_ENOMEM;
+    if (srv->pmdcfg.mode != WSJWT__PMD_OFF) {
+        /* Settings only: zlib memory is taken at the first message that
+         * needs each stream. */
+        if (!(loop->pmd = calloc(1, sizeof(*loop->pmd))))
+            return WSJWT_ENOMEM;
+        for (unsigned b = 9; b <= 15; b++)
+            wsjwt__pmd_ctx_init(&loop->pmd->shared[b - 9], b, 1, 15, 1);
+    }
     if (srv->tls) {
         if (!(loop->tbuf = malloc(WSJWT__READ_SIZE)))
             return WSJWT_ENOMEM;
@@ -292,6 +300,28 @@ static int copy_config(struct wsjwt_server *srv, const struct wsjwt_server_confi
     wsjwt__ws_config_init(&srv->wscfg, 1);
     srv->wscfg.max_message = c->max_message;
     srv->wscfg.max_fragments = (uint32_t)(c->max_fragments > UINT32_MAX ? UINT32_MAX : c->max_fragments);
+    srv->wscfg_pmd = srv->wscfg;
+    srv->wscfg_pmd.allow_rsv1 = 1;
+    srv->wscfg_pmd.max_message = wsjwt__pmd_wire_cap(c->max_message);
+    switch (c->deflate) {
+    case WSJWT_DEFLATE_DEFAULT:
+    case WSJWT_DEFLATE_SHARED:
+        srv->pmdcfg.mode = WSJWT__PMD_SHARED;
+        break;
+    case WSJWT_DEFLATE_OFF:
+        srv->pmdcfg.mode = WSJWT__PMD_OFF;
+        break;
+    case WSJWT_DEFLATE_DEDICATED:
+        srv->pmdcfg.mode = WSJWT__PMD_DEDICATED;
+        break;
+    default:
+        return WSJWT_EINVAL;
+    }
+    /* 9..15: zlib cannot deflate with an 8-bit window (deflate.h). */
+    srv->pmdcfg.window_bits = c->deflate_window_bits ? c->deflate_window_bits : 15;
+    if (srv->pmdcfg.window_bits < 9 || srv->pmdcfg.window_bits > 15)
+        return WSJWT_EINVAL;
+    srv->pmd_threshold = c->deflate_threshold ? c->deflate_threshold : WSJWT_SERVER_DEFAULT_DEFLATE_THRESHOLD;
 
     /* The sweep runs often enough to honour the smallest timeout within a
      * quarter of it, and at least once a second (token expiry). */
@@ -487,6 +517,13 @@ void wsjwt_server_free(struct wsjwt_server *srv)
         free(loop->cork);
         free(loop->headers);
         free(loop->scratch);
+        if (loop->pmd) {
+            for (size_t j = 0; j < 7; j++)
+                wsjwt__pmd_ctx_free(&loop->pmd->shared[j]);
+            wsjwt__pmd_buf_free(&loop->pmd->rx);
+            wsjwt__pmd_buf_free(&loop->pmd->tx);
+            free(loop->pmd);
+        }
         free(loop->tbuf);
         for (size_t j = 0; j < loop->inbox_len; j++)
             if (atomic_fetch_sub(&loop->inbox[j]->refs, 1) == 1)
@@ -520,21 +557,53 @@ void wsjwt_server_free(struct wsjwt_server *srv)
 
 /* ---- broadcast ----------------------------------------------------------------- */
 
+/* The loop whose thread is calling, or NULL (broadcast is called on a loop
+ * thread; this finds its deflater when no connection names the loop). */
+static struct wsjwt__loop *bcast_loop(struct wsjwt_server *srv)
+{
+    uv_thread_t self = uv_thread_self();
+    for (unsigned i = 0; i < srv->n_started; i++)
+        if (uv_thread_equal(&self, &srv->loops[i].thread))
+            return &srv->loops[i];
+    return NULL;
+}
+
 int wsjwt_server_broadcast(struct wsjwt_server *srv, struct wsjwt_conn *except, const void *data, size_t len,
                            int binary)
 {
     if (len > srv->cfg.max_message)
         return WSJWT_ETOOBIG;
     size_t hl = wsjwt__ws_header_size(len, 0);
-    struct wsjwt__bcast *b = malloc(sizeof(*b) + hl + len);
+    unsigned opcode = binary ? WSJWT__WS_BINARY : WSJWT__WS_TEXT;
+    /* Compressed once, for every receiver whose answer lets it read a
+     * 15-bit-window message without context takeover (all of shared mode),
+     * with the calling loop's shared deflater. */
+    struct wsjwt__pmd_buf *z = NULL;
+    struct wsjwt__loop *cur = except ? except->loop : bcast_loop(srv);
+    if (cur && cur->pmd && len >= srv->pmd_threshold) {
+        z = &cur->pmd->tx;
+        z->len = 0;
+        if (wsjwt__pmd_ctx_deflate(&cur->pmd->shared[6], data, len, z) != 0)
+            z = NULL;
+    }
+    size_t zhl = z ? wsjwt__ws_header_size(z->len, 0) : 0, zl = z ? zhl + z->len : 0;
+    struct wsjwt__bcast *b = malloc(sizeof(*b) + hl + len + zl);
     if (!b)
         return WSJWT_ENOMEM;
     size_t w;
-    wsjwt__ws_write_header(b->frame, hl, WSJWT__WS_FIN | (binary ? WSJWT__WS_BINARY : WSJWT__WS_TEXT), len,
-                           NULL, &w);
+    wsjwt__ws_write_header(b->frame, hl, WSJWT__WS_FIN | opcode, len, NULL, &w);
     if (len)
         memcpy(b->frame + hl, data, len);
     b->len = hl + len;
+    b->zframe = NULL;
+    b->zlen = 0;
+    if (z) {
+        uint8_t *zf = b->frame + b->len;
+        wsjwt__ws_write_header(zf, zhl, WSJWT__WS_FIN | WSJWT__WS_RSV1 | opcode, z->len, NULL, &w);
+        memcpy(zf + zhl, z->data, z->len);
+        b->zframe = zf;
+        b->zlen = zl;
+    }
     b->except = except;
     atomic_init(&b->refs, 1);
     struct wsjwt__loop *own = except ? except->loop : NULL;

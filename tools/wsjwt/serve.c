@@ -51,6 +51,10 @@ static void help(FILE *out)
           "  --ping-interval D       (default 30s)   --close-timeout D   (default 5s)\n"
           "  --shutdown-timeout D    wait for clients after SIGTERM (default 10s)\n"
           "  --log-level LEVEL       error, warn, info (default), debug or off\n"
+          "permessage-deflate (RFC 7692; docs/deflate.md):\n"
+          "  --deflate MODE          off, shared (default: one compressor per loop, no memory per\n"
+          "                          connection) or dedicated[:BITS] (per connection, window 9..15)\n"
+          "  --deflate-threshold SIZE  send shorter messages uncompressed (default 1k)\n"
           "TLS (wss://; see docs/tls.md):\n"
           "  --tls-cert FILE         certificate chain (PEM, leaf first); with --tls-key, serves TLS only\n"
           "  --tls-key FILE          its private key (PEM). Repeat the pair for more names: the first\n"
@@ -62,6 +66,34 @@ static void help(FILE *out)
     fputs("\nsignals: SIGINT/SIGTERM close every connection with 1001 and exit 0; SIGHUP reloads keys\n"
           "(and TLS certificates: new connections get them, open ones keep theirs).\n",
           out);
+}
+
+/* --deflate off|shared|dedicated[:BITS], BITS 9..15. */
+static int parse_deflate(const char *v, struct wsjwt_server_config *cfg)
+{
+    char *end = NULL;
+    if (strcmp(v, "off") == 0) {
+        cfg->deflate = WSJWT_DEFLATE_OFF;
+        return 0;
+    }
+    if (strcmp(v, "shared") == 0) {
+        cfg->deflate = WSJWT_DEFLATE_SHARED;
+        return 0;
+    }
+    if (strncmp(v, "dedicated", 9) == 0 && (v[9] == '\0' || v[9] == ':')) {
+        unsigned long bits = 15;
+        if (v[9] == ':') {
+            bits = strtoul(v + 10, &end, 10);
+            if (end == v + 10 || *end || bits < 9 || bits > 15)
+                goto bad;
+        }
+        cfg->deflate = WSJWT_DEFLATE_DEDICATED;
+        cfg->deflate_window_bits = (unsigned)bits;
+        return 0;
+    }
+bad:
+    fprintf(stderr, "wsjwt serve: --deflate: off, shared or dedicated[:9..15]\n");
+    return -1;
 }
 
 /* "1048576", "64k", "1m" (binary multiples). */
@@ -311,6 +343,14 @@ int cmd_serve(int argc, char **argv)
         } else if (VALUE("--max-message")) {
             if (parse_size("--max-message", v, &cfg.max_message) != 0)
                 return EXIT_USAGE;
+        } else if (VALUE("--deflate")) {
+            if (parse_deflate(v, &cfg) != 0)
+                return EXIT_USAGE;
+        } else if (VALUE("--deflate-threshold")) {
+            if (parse_size("--deflate-threshold", v, &cfg.deflate_threshold) != 0)
+                return EXIT_USAGE;
+            if (cfg.deflate_threshold == 0)
+                cfg.deflate_threshold = 1; /* 0 means the default in the config: compress all */
         } else if (VALUE("--max-fragments")) {
             if (parse_uint("--max-fragments", v, UINT32_MAX, &u) != 0)
                 return EXIT_USAGE;
