@@ -31,6 +31,7 @@
 #include "net/sys.h"
 #include "server/accept.h"
 #include "server/internal.h"
+#include "ws/utf8.h"
 
 static void on_poll(uv_poll_t *h, int status, int events);
 static int conn_close(struct wsjwt_conn *c, unsigned code, const char *reason);
@@ -100,7 +101,8 @@ static struct wsjwt__conn_io *io_get(struct wsjwt_conn *c)
 static void io_trim(struct wsjwt_conn *c)
 {
     struct wsjwt__conn_io *io = c->io;
-    if (io && io->in_len == 0 && wsjwt__outq_size(&io->out) == 0 && wsjwt__outq_size(&io->msg) == 0) {
+    if (io && io->in_len == 0 && wsjwt__outq_size(&io->out) == 0 && wsjwt__outq_size(&io->msg) == 0 &&
+        !io->pmd) {
         wsjwt__outq_free(&io->out);
         wsjwt__outq_free(&io->msg);
         free(io->in);
@@ -112,6 +114,10 @@ static void io_trim(struct wsjwt_conn *c)
 static void io_free(struct wsjwt_conn *c)
 {
     if (c->io) {
+        if (c->io->pmd) {
+            wsjwt__pmd_ctx_free(c->io->pmd);
+            free(c->io->pmd);
+        }
         wsjwt__outq_free(&c->io->out);
         wsjwt__outq_free(&c->io->msg);
         free(c->io->in);
@@ -528,7 +534,14 @@ static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LE
         r.protocol = WSJWT_TOKEN_SUBPROTOCOL;
         r.protocol_len = strlen(WSJWT_TOKEN_SUBPROTOCOL);
     }
-    char head[256 + WSJWT__MAX_PROTOCOL];
+    char ext[WSJWT__PMD_RESPONSE_MAX];
+    if (c->pmd) {
+        struct wsjwt__pmd_params p;
+        wsjwt__pmd_unpack(c->pmd, &p);
+        r.extensions = ext;
+        r.extensions_len = wsjwt__pmd_write_response(ext, sizeof(ext), &p);
+    }
+    char head[256 + WSJWT__MAX_PROTOCOL + 32 + WSJWT__PMD_RESPONSE_MAX];
     size_t w = 0;
     wsjwt__http_write_101(head, sizeof(head), &r, &w);
     int resume = (c->flags & CF_READ_OFF) != 0; /* deferred: input was off */
@@ -536,7 +549,7 @@ static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LE
     c->flags |= CF_APP | CF_OPENED;
     c->flags &= (uint16_t)~CF_READ_OFF;
     c->stamp = loop_ms(l);
-    wsjwt__ws_decoder_init(&c->u.ws, &srv->wscfg);
+    wsjwt__ws_decoder_init(&c->u.ws, c->pmd ? &srv->wscfg_pmd : &srv->wscfg);
     conn_queue(c, head, w, NULL, 0);
     if (resume)
         poll_update(c);
@@ -556,6 +569,21 @@ static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LE
         wsjwt_jwt_free(c->jwt);
         c->jwt = NULL;
     }
+}
+
+/* ---- permessage-deflate (RFC 7692) ---------------------------------------------------- */
+
+/* The first acceptable offer across the request's Sec-WebSocket-Extensions
+ * headers, packed; 0 when none. */
+static uint16_t pmd_negotiate(const struct wsjwt_server *srv, const struct wsjwt__http_request *req)
+{
+    size_t pos = 0;
+    const struct wsjwt__http_header *h;
+    struct wsjwt__pmd_params p;
+    while ((h = wsjwt__http_find(req->headers, req->num_headers, "Sec-WebSocket-Extensions", &pos)))
+        if (wsjwt__pmd_negotiate(&srv->pmdcfg, h->value, h->value_len, &p) == 1)
+            return wsjwt__pmd_pack(&p);
+    return 0;
 }
 
 /* Handles the request head in buf/len. Returns the bytes consumed: 0 while
@@ -610,6 +638,9 @@ static size_t conn_handshake(struct wsjwt_conn *c, uint8_t *buf, size_t len)
     }
     if (have_tok == 0 && (tok.sources & WSJWT__TOKEN_SUBPROTOCOL))
         c->flags |= CF_SUBPROTOCOL;
+
+    if (srv->pmdcfg.mode != WSJWT__PMD_OFF && hs.has_extensions)
+        c->pmd = pmd_negotiate(srv, &req);
 
     char accept[WSJWT_WS_ACCEPT_LEN];
     wsjwt__server_ws_accept(hs.key, hs.key_len, accept);
@@ -679,6 +710,65 @@ static void conn_fail(struct wsjwt_conn *c, int err)
     poll_update(c);
 }
 
+/* The streams for c: the loop's (shared mode: by the window the client
+ * allows us when deflating, the 15-bit inflater otherwise) or its own
+ * (dedicated), created at the first use. NULL: out of memory. */
+static struct wsjwt__pmd_ctx *pmd_ctx(struct wsjwt_conn *c, int deflating)
+{
+    struct wsjwt__loop *l = c->loop;
+    const struct wsjwt_server *srv = l->srv;
+    struct wsjwt__pmd_params p;
+    wsjwt__pmd_unpack(c->pmd, &p);
+    if (srv->pmdcfg.mode == WSJWT__PMD_SHARED)
+        return &l->pmd->shared[(deflating ? wsjwt__pmd_server_bits(&p) : 15u) - 9u];
+    struct wsjwt__conn_io *io = io_get(c);
+    if (io && !io->pmd && (io->pmd = malloc(sizeof(*io->pmd))) != NULL) {
+        wsjwt__pmd_ctx_from_params(io->pmd, &p, 1);
+        if (io->pmd->def_bits > srv->pmdcfg.window_bits)
+            io->pmd->def_bits = (uint8_t)srv->pmdcfg.window_bits;
+    }
+    return io ? io->pmd : NULL;
+}
+
+/* A compressed message: inflated into the loop's buffer under max_message
+ * (checked while inflating: 1009), text checked as UTF-8 after inflating
+ * (1007), then delivered. Returns 0, or -1 when the connection failed. */
+static int pmd_deliver(struct wsjwt_conn *c, const uint8_t *data, size_t len, int binary)
+{
+    struct wsjwt__loop *l = c->loop;
+    struct wsjwt__pmd_ctx *x = pmd_ctx(c, 0);
+    struct wsjwt__pmd_buf *out = &l->pmd->rx;
+    out->len = 0;
+    int rc = x ? wsjwt__pmd_ctx_inflate(x, data, len, l->srv->cfg.max_message, out) : WSJWT_ENOMEM;
+    if (rc == 0 && !binary && !wsjwt__utf8_valid(out->data, out->len))
+        rc = WSJWT_EWS_UTF8;
+    if (rc != 0) {
+        conn_fail(c, rc);
+        return -1;
+    }
+    deliver(c, out->data, out->len, binary);
+    /* Keep a read's worth between messages; a rare large one gives its memory back. */
+    if (out->cap > WSJWT__READ_SIZE)
+        wsjwt__pmd_buf_free(out);
+    return 0;
+}
+
+/* RFC 7692 7.2.1: the whole message compressed into the loop's buffer, sent
+ * as one frame with RSV1 through the usual (corked) path. */
+static int pmd_send(struct wsjwt_conn *c, unsigned opcode, const void *data, size_t len)
+{
+    struct wsjwt__loop *l = c->loop;
+    struct wsjwt__pmd_ctx *x = pmd_ctx(c, 1);
+    struct wsjwt__pmd_buf *b = &l->pmd->tx;
+    b->len = 0;
+    int rc = x ? wsjwt__pmd_ctx_deflate(x, data, len, b) : WSJWT_ENOMEM;
+    if (rc == 0)
+        conn_send_frame(c, opcode | WSJWT__WS_RSV1, b->data, b->len);
+    if (b->cap > WSJWT__READ_SIZE)
+        wsjwt__pmd_buf_free(b);
+    return rc;
+}
+
 static void on_close_frame(struct wsjwt_conn *c, const struct wsjwt__ws_event *ev)
 {
     const uint8_t *reason = ev->len >= 2 ? ev->data + 2 : ev->data;
@@ -726,9 +816,16 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
             if (c->state != CONN_OPEN)
                 break; /* RFC 6455 1.4: data after our close is discarded */
             int binary = ev.opcode == WSJWT__WS_BINARY;
-            if ((ev.flags & (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) ==
+            if ((ev.flags & (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST | WSJWT__WS_COMPRESSED)) ==
                 (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) {
                 deliver(c, ev.data, ev.len, binary);
+                break;
+            }
+            if ((ev.flags & (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) ==
+                (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) {
+                /* Compressed, whole in the buffer: inflated from in place. */
+                if (pmd_deliver(c, ev.data, ev.len, binary) != 0)
+                    return len;
                 break;
             }
             struct wsjwt__conn_io *io = io_get(c);
@@ -747,8 +844,14 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
                  * which reuses io->msg for the close reason. */
                 struct wsjwt__outq m = io->msg;
                 memset(&io->msg, 0, sizeof(io->msg));
-                deliver(c, m.data + m.off, wsjwt__outq_size(&m), binary);
+                int failed = 0;
+                if (ev.flags & WSJWT__WS_COMPRESSED)
+                    failed = pmd_deliver(c, m.data + m.off, wsjwt__outq_size(&m), binary);
+                else
+                    deliver(c, m.data + m.off, wsjwt__outq_size(&m), binary);
                 wsjwt__outq_free(&m);
+                if (failed)
+                    return len;
             }
             break;
         }
@@ -1226,7 +1329,10 @@ static void deliver_one(struct wsjwt_conn *c, void *arg)
         conn_close(c, 1013, "backpressure");
         return;
     }
-    conn_queue(c, b->frame, b->len, NULL, 0);
+    if (b->zframe && wsjwt__pmd_shareable(c->pmd))
+        conn_queue(c, b->zframe, b->zlen, NULL, 0);
+    else
+        conn_queue(c, b->frame, b->len, NULL, 0);
     STAT_INC(l, messages_out);
 }
 
@@ -1271,7 +1377,13 @@ int wsjwt_conn_send(struct wsjwt_conn *c, const void *data, size_t len, int bina
         STAT_INC(l, backpressure);
         return WSJWT_EBACKPRESSURE;
     }
-    conn_send_frame(c, binary ? WSJWT__WS_BINARY : WSJWT__WS_TEXT, data, len);
+    if (c->pmd && len >= l->srv->pmd_threshold) {
+        int rc = pmd_send(c, binary ? WSJWT__WS_BINARY : WSJWT__WS_TEXT, data, len);
+        if (rc != 0)
+            return rc;
+    } else {
+        conn_send_frame(c, binary ? WSJWT__WS_BINARY : WSJWT__WS_TEXT, data, len);
+    }
     STAT_INC(l, messages_out);
     return 0;
 }
