@@ -8,7 +8,7 @@
 // the reason; --insecure; SNI; SIGHUP swapping the certificate while an old
 // connection keeps echoing; plaintext to the TLS port and TLS to a plain
 // port failing cleanly while other clients are served; the handshake
-// timeout.
+// timeout; a burst of handshakes beyond the per-turn budget.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -254,6 +254,23 @@ test('plaintext to the TLS port and TLS to a plain port fail cleanly; other clie
   } finally {
     await srv.stop();
     await plain.stop();
+  }
+});
+
+test('a burst of 100 TLS clients at once: every handshake completes (beyond 16 per loop turn they wait a turn)', async () => {
+  const srv = await startServer(tlsArgs('good'));
+  try {
+    const one = async (i) => {
+      const ws = await connect(`wss://localhost:${srv.port}/`, { headers: { token: token() }, ca: ca() });
+      ws.send(`m${i}`);
+      const m = await nextMessage(ws);
+      ws.terminate();
+      return m.data.toString();
+    };
+    const got = await Promise.all(Array.from({ length: 100 }, (_, i) => one(i)));
+    assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => `m${i}`));
+  } finally {
+    await srv.stop();
   }
 });
 
