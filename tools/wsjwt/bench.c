@@ -134,7 +134,7 @@ struct opts {
     enum mode mode;
     uint32_t conns, inflight, threads, sources, expect;
     size_t size;
-    int binary, json, raw_echo;
+    int binary, json, raw_echo, deflate;
     long server_pid; /* sample this process's CPU (and RSS in idle mode) */
     uint64_t count;  /* a fixed workload instead of a duration: echo, messages per
                         connection; upgrade, upgrades in all */
@@ -494,6 +494,7 @@ static void start_conn(struct worker *w, struct bconn *bc)
         .connect_timeout_ms = (uint64_t)(b->o.timeout * 1000.0),
         .close_timeout_ms = 2000,
         .bench_raw_echo = b->o.raw_echo,
+        .deflate = b->o.deflate,
         .cb = {on_open, on_message, NULL, on_error, on_close},
         .user = bc,
         .tls = b->tls,
@@ -666,6 +667,7 @@ static void help(FILE *out)
           "  --in-flight D       echo: messages in flight per connection (1)\n"
           "  --size BYTES        payload per message (32)\n"
           "  --binary            binary messages (default text)\n"
+          "  --deflate           offer permessage-deflate and compress every message sent\n"
           "  --duration S        measured seconds (5)\n"
           "  --count M           a fixed workload instead (no warm-up; --duration is then\n"
           "                      the limit, default 600): echo, M messages per connection;\n"
@@ -756,6 +758,12 @@ static int parse(int argc, char **argv, struct bench *b)
         }
         if ((r = opt_flag(CMD, argv, &i, "--raw-echo")) != OPT_UNKNOWN) {
             o->raw_echo = 1;
+            if (r == OPT_ERROR)
+                return EXIT_USAGE;
+            continue;
+        }
+        if ((r = opt_flag(CMD, argv, &i, "--deflate")) != OPT_UNKNOWN) {
+            o->deflate = 1;
             if (r == OPT_ERROR)
                 return EXIT_USAGE;
             continue;
