@@ -29,10 +29,10 @@ function ossl(...args) {
 
 // A leaf signed by the CA, valid from `start` to `end` (openssl ca dates,
 // YYYYMMDDHHMMSSZ) or for a day, with the given subjectAltName.
-function leaf(name, cn, san, { start, end } = {}) {
+function leaf(name, cn, san, { start, end, usage = 'serverAuth' } = {}) {
   ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`,
     '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-  fs.writeFileSync(f(`${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+  fs.writeFileSync(f(`${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=${usage}\n`);
   const dates = start ? ['-startdate', start, '-enddate', end] : ['-days', '1'];
   ossl('ca', '-batch', '-config', 'ca.cnf', '-notext', '-in', `${name}.csr`, '-out', `${name}.pem`,
     '-extfile', `${name}.ext`, ...dates);
@@ -56,6 +56,7 @@ before(() => {
   leaf('wrong', 'elsewhere.example', 'DNS:elsewhere.example');
   leaf('expired', 'localhost', 'DNS:localhost,IP:127.0.0.1', { start: '20200101000000Z', end: '20200102000000Z' });
   leaf('b', 'b.test', 'DNS:b.test');
+  leaf('client', 'alice-device', 'DNS:alice-device', { usage: 'clientAuth' });
 });
 
 after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
@@ -254,6 +255,38 @@ test('plaintext to the TLS port and TLS to a plain port fail cleanly; other clie
   } finally {
     await srv.stop();
     await plain.stop();
+  }
+});
+
+test('client certificates: wsjwt connect --tls-cert/--tls-key presents one to a server that requires it', async () => {
+  // A Node https + ws server that requires a client certificate from our CA.
+  const https = await import('node:https');
+  const server = https.createServer({
+    cert: fs.readFileSync(f('good.pem')), key: fs.readFileSync(f('good.key')),
+    ca: ca(), requestCert: true, rejectUnauthorized: true,
+  });
+  const wss = new WebSocket.Server({ server });
+  wss.on('connection', (ws, req) => {
+    ws.on('message', (d) => ws.send(`${req.socket.getPeerCertificate().subject.CN}:${d}`));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  try {
+    const r = await runConnect(`wss://localhost:${port}/`,
+      ['--ca', f('ca.pem'), '--tls-cert', f('client.pem'), '--tls-key', f('client.key'), '-x', 'hi']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, 'alice-device:hi\n');
+    // Without one, the server refuses the handshake.
+    const no = await runConnect(`wss://localhost:${port}/`, ['--ca', f('ca.pem'), '-x', 'hi']);
+    assert.equal(no.code, 1);
+    assert.equal(no.out, '');
+    // A key that is not the certificate's: refused before connecting, exit 2.
+    const bad = await runConnect(`wss://localhost:${port}/`, ['--ca', f('ca.pem'), '--tls-cert', f('client.pem'), '--tls-key', f('b.key')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /client\.pem|b\.key/);
+  } finally {
+    wss.close();
+    server.close();
   }
 });
 
