@@ -122,6 +122,14 @@ void wsjwt__acceptor_close(struct wsjwt__acceptor *a)
 int wsjwt__accept(struct wsjwt__acceptor *a, int *cfd, int *shed)
 {
     *shed = 0;
+    /* The reserve is lost when the descriptor it released is taken by
+     * another thread before the shed connection is accepted (another loop's
+     * accept, a key reload). Take one back as soon as descriptors are free
+     * again: without it the next EMFILE leaves connections waiting in the
+     * backlog instead of shedding them (tests/abuse/flood.test.mjs,
+     * emfile-flood-threads). */
+    if (a->reserve < 0)
+        a->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
     for (;;) {
         int c = fault_hit(a) ? -1 : accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c >= 0) {
