@@ -19,7 +19,9 @@
  *   dedicated  per-connection streams with a window of WINDOW_BITS (9..15),
  *              context takeover allowed when the client did not refuse it:
  *              better ratios for chatty connections, at (1 << (bits + 2)) +
- *              (1 << (memlevel + 9)) + (1 << bits) bytes of zlib memory each.
+ *              (1 << (memlevel + 9)) + (1 << bits) bytes of zlib memory each
+ *              (memlevel from wsjwt__pmd_mem_level: about 165 KB to deflate and 40 KB to
+ *              inflate at 15 bits).
  *
  * Window bits of 8: zlib refuses an 8-bit window for raw deflate (it would
  * silently use 9, and a peer with a 256-byte window could not inflate what
@@ -112,12 +114,12 @@ int wsjwt__pmd_shareable(uint16_t packed);
 unsigned wsjwt__pmd_server_bits(const struct wsjwt__pmd_params *p);
 unsigned wsjwt__pmd_client_bits(const struct wsjwt__pmd_params *p);
 
-/* The frame decoder's message cap once deflate is negotiated: max plus
- * zlib's worst-case expansion with room to spare (0.1% + 64 bytes; zlib's
- * bound is about 0.03% + 13), so that an incompressible message of exactly
- * max bytes still fits on the wire. Inflated output stays capped at max. The
- * decoder has one cap, so on such a connection an uncompressed message may
- * also be that much over max. Saturates instead of overflowing. */
+/* The frame decoder's message cap once deflate is negotiated: max plus the
+ * worst-case expansion of incompressible data (3% + 64 bytes: our 9-bit
+ * window adds 2%, zlib's defaults 0.03%), so that a message of exactly max
+ * bytes still fits on the wire whatever compressed it. Inflated output stays
+ * capped at max. The decoder has one cap, so on such a connection an
+ * uncompressed message may also be that much over max. Saturates. */
 uint64_t wsjwt__pmd_wire_cap(uint64_t max);
 
 /* ---- client side --------------------------------------------------------------- */
@@ -148,8 +150,8 @@ struct wsjwt__pmd_buf {
 };
 void wsjwt__pmd_buf_free(struct wsjwt__pmd_buf *b);
 
-/* zlib memLevel for a window: the smallest hash that keeps ratios close to
- * the default for that window (8 at 15 bits, 1 at 9). */
+/* zlib memLevel for a window: bits - 7, at most 6 (cheaper resets and less
+ * memory than zlib's 8; blocks that fit small windows; see deflate.c). */
 int wsjwt__pmd_mem_level(unsigned bits);
 
 /* Initialise raw deflate/inflate streams for a window (9..15; 8 is raised to
