@@ -289,18 +289,20 @@ static void cork_flush(struct wsjwt__loop *l)
     size_t n = l->cork_len;
     l->cork_owner = NULL;
     l->cork_len = 0;
-    if (n && (c->flags & CF_TLS)) {
-        struct iovec iov = {l->cork, n};
-        ssize_t w = tls_send(c, &iov, 1);
-        if (w >= 0 && (size_t)w != n)
-            queue_rest(c, l->cork + w, n - (size_t)w);
-    } else if (n) {
-        /* Usually the socket takes it all: one send, no bookkeeping. */
-        ssize_t w = wsjwt__sys_send(conn_fd(c), l->cork, n, MSG_NOSIGNAL);
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            mark_broken(c);
-        else if (w < 0 || (size_t)w != n)
-            queue_rest(c, l->cork + (w > 0 ? (size_t)w : 0), n - (w > 0 ? (size_t)w : 0));
+    if (n) {
+        if (c->flags & CF_TLS) {
+            struct iovec iov = {l->cork, n};
+            ssize_t w = tls_send(c, &iov, 1);
+            if (w >= 0 && (size_t)w != n)
+                queue_rest(c, l->cork + w, n - (size_t)w);
+        } else {
+            /* Usually the socket takes it all: one send, no bookkeeping. */
+            ssize_t w = wsjwt__sys_send(conn_fd(c), l->cork, n, MSG_NOSIGNAL);
+            if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                mark_broken(c);
+            else if (w < 0 || (size_t)w != n)
+                queue_rest(c, l->cork + (w > 0 ? (size_t)w : 0), n - (w > 0 ? (size_t)w : 0));
+        }
     }
     if (c->state == CONN_DRAINING)
         flushq_push(c);
@@ -954,7 +956,7 @@ static int tls_push(struct wsjwt_conn *c)
         return 0;
     ssize_t w;
     do
-        w = send(conn_fd(c), t->out.data + t->out.off, n, MSG_NOSIGNAL);
+        w = wsjwt__sys_send(conn_fd(c), t->out.data + t->out.off, n, MSG_NOSIGNAL);
     while (w < 0 && errno == EINTR);
     if (w < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -1087,7 +1089,7 @@ static void tls_read(struct wsjwt_conn *c)
     struct wsjwt__loop *l = c->loop;
     ssize_t n;
     do
-        n = read(conn_fd(c), l->tbuf, WSJWT__READ_SIZE);
+        n = wsjwt__sys_read(conn_fd(c), l->tbuf, WSJWT__READ_SIZE);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -1117,7 +1119,8 @@ static void tls_teardown(struct wsjwt_conn *c)
         /* RFC 8446 6.1: close_notify before closing, best effort (one
          * non-blocking send). */
         wsjwt__tls_close_notify(t);
-        (void)send(conn_fd(c), t->out.data + t->out.off, wsjwt__tls_out_size(t), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)wsjwt__sys_send(conn_fd(c), t->out.data + t->out.off, wsjwt__tls_out_size(t),
+                              MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     wsjwt__tls_free(t);
 }
