@@ -102,6 +102,20 @@ static int parse_version(const char **pp, const char *end)
     return min - '0';
 }
 
+/* 1 when none of the 8 bytes at p is a control (< 0x20, HTAB included:
+ * the byte loop handles it) or DEL, i.e. all 8 are value_tab bytes. The
+ * tests are exact for "some byte is": (x - 0x20 per byte) & ~x & 0x80 per
+ * byte is nonzero iff some byte is below 0x20 (borrows only run above a
+ * byte that is), and the same after XOR 0x7f finds a DEL. */
+static int word_is_plain(const char *p)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t x, y;
+    memcpy(&x, p, 8);
+    y = x ^ (ones * 0x7f);
+    return ((((x - ones * 0x20) & ~x) | ((y - ones) & ~y)) & high) == 0;
+}
+
 /* Header lines from *pp up to and including the empty line that ends the
  * head (the head is known complete: it ends in CRLF CRLF). */
 static int parse_headers(const struct wsjwt__http_parser *ps, const char *p, const char *end,
@@ -131,6 +145,11 @@ static int parse_headers(const struct wsjwt__http_parser *ps, const char *p, con
         while (*p == ' ' || *p == '\t')
             p++;
         const char *value = p;
+        /* Eight bytes at a time while none can end the value (the token's
+         * ~200 bytes are most of an upgrade head); the byte loop then stops
+         * exactly at the first one that does. */
+        while (end - p >= 8 && word_is_plain(p))
+            p += 8;
         while (value_tab[(unsigned char)*p])
             p++;
         /* Only CR LF may end a value: other controls (NUL, DEL, a bare CR)
