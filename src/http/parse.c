@@ -288,9 +288,20 @@ int wsjwt__http_response_parse(struct wsjwt__http_parser *ps, const char *buf, s
 
 int wsjwt__http_ieq(const char *a, size_t alen, const char *b, size_t blen)
 {
+    size_t i = 0;
     if (alen != blen)
         return 0;
-    for (size_t i = 0; i < alen; i++) {
+    /* Whole words first: peers send the canonical spelling ("Sec-WebSocket-
+     * Key"), so most names match byte for byte; the folding loop resumes at
+     * the first word that differs. */
+    for (; alen - i >= 8; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            break;
+    }
+    for (; i < alen; i++) {
         unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
         /* Equal bytes are the common case; otherwise fold only letters. */
         if (x != y && (x ^ y) != 0x20u)

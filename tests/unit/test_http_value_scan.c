@@ -1,5 +1,5 @@
-/* The header-value scan of src/http/parse.c, which skips eight bytes at a
- * time while none can end the value: every byte value 0..255 placed at every
+/* The word-at-a-time paths of src/http/parse.c. The header-value scan,
+ * which skips eight bytes at a time while none can end the value: every byte value 0..255 placed at every
  * offset of a value long enough for two words and a tail, at eight
  * alignments, must be accepted exactly when RFC 7230 3.2 allows it (HTAB,
  * SP, VCHAR, obs-text) and otherwise refuse the head; each head sits at the
@@ -65,10 +65,52 @@ static void test_every_byte_everywhere(void **state)
     }
 }
 
+/* wsjwt__http_ieq compares whole words first and folds case byte by byte
+ * from the first word that differs: a difference at every position of names
+ * of length 0..24, checked against a plain reference (ASCII letters fold,
+ * nothing else does, so '-' and CR, which differ by 0x20 too, stay apart). */
+static int ref_ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x += 32;
+        if (y >= 'A' && y <= 'Z')
+            y += 32;
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
+static void test_ieq(void **state)
+{
+    static const char base[] = "Sec-WebSocket-Extensions";
+    static const unsigned char subst[] = {0x20, 0x01, 0x80, 0x0d, 0x2d, 0x40, 0x60};
+    (void)state;
+    for (size_t n = 0; n <= 24; n++) {
+        char a[24], b[24];
+        memcpy(a, base, n);
+        memcpy(b, base, n);
+        assert_true(wsjwt__http_ieq(a, n, b, n));
+        if (n)
+            assert_false(wsjwt__http_ieq(a, n, b, n - 1));
+        for (size_t k = 0; k < n; k++) {
+            for (size_t j = 0; j < sizeof(subst); j++) {
+                memcpy(b, base, n);
+                b[k] = (char)((unsigned char)b[k] ^ subst[j]);
+                assert_int_equal(wsjwt__http_ieq(a, n, b, n), ref_ieq(a, b, n));
+                assert_int_equal(wsjwt__http_ieq(b, n, a, n), ref_ieq(a, b, n));
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_byte_everywhere),
+        cmocka_unit_test(test_ieq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
