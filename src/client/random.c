@@ -7,10 +7,12 @@
  * and 1 204 ns for 4 096, so one 4 KiB draw serves 256 nonces for about 5 ns
  * each instead of 665 ns per connection.
  * Clients belong to their loop's thread, so a thread-local cache needs no
- * lock. The cache is refilled after fork() (the pid is checked), so a child
- * never repeats its parent's bytes. */
+ * lock. A child of fork() starts with an empty cache (a pthread_atfork
+ * handler empties the forking thread's, the only one a child has), so it
+ * never repeats its parent's bytes. That handler replaces a getpid() per
+ * call: a system call per upgrade, measurable at 20 k upgrades/s. */
+#include <pthread.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -23,21 +25,31 @@
 struct cache {
     uint8_t buf[CACHE_SIZE];
     size_t pos; /* bytes before pos are used (and wiped) */
-    pid_t pid;
 };
 
 static _Thread_local struct cache cache = {.pos = CACHE_SIZE};
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void empty_in_child(void)
+{
+    OPENSSL_cleanse(cache.buf, CACHE_SIZE);
+    cache.pos = CACHE_SIZE;
+}
+
+static void register_atfork(void)
+{
+    (void)pthread_atfork(NULL, NULL, empty_in_child);
+}
 
 int wsjwt__client_random(void *out, size_t n)
 {
     if (n > CACHE_SIZE / 4)
         return RAND_bytes(out, (int)n) == 1 ? 0 : WSJWT_ECRYPTO;
-    pid_t pid = getpid();
-    if (cache.pos + n > CACHE_SIZE || cache.pid != pid) {
+    if (cache.pos + n > CACHE_SIZE) {
+        pthread_once(&atfork_once, register_atfork);
         if (RAND_bytes(cache.buf, (int)CACHE_SIZE) != 1)
             return WSJWT_ECRYPTO;
         cache.pos = 0;
-        cache.pid = pid;
     }
     memcpy(out, cache.buf + cache.pos, n);
     /* Bytes handed out are not kept: what is left can only be future ones. */

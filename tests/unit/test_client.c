@@ -542,6 +542,138 @@ static void test_random_cache(void **state)
     assert_int_equal(wsjwt__client_random(big, sizeof(big)), 0);
 }
 
+/* ---- receive path without a socket (wsjwt__client_feed) --------------------- */
+
+struct fed {
+    int opened, messages, errors, last_err;
+    size_t len[8];
+    uint32_t sum[8]; /* a position-weighted checksum of each message */
+};
+
+static uint32_t weigh(const uint8_t *p, size_t n)
+{
+    uint32_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s = s * 31u + p[i];
+    return s;
+}
+
+static void fed_open(struct wsjwt_client *c, const char *protocol, void *user)
+{
+    (void)c;
+    (void)protocol;
+    ((struct fed *)user)->opened++;
+}
+
+static void fed_message(struct wsjwt_client *c, int binary, const uint8_t *data, size_t len, void *user)
+{
+    struct fed *f = user;
+    (void)c;
+    (void)binary;
+    if (f->messages < 8) {
+        f->len[f->messages] = len;
+        f->sum[f->messages] = weigh(data, len);
+    }
+    f->messages++;
+}
+
+static void fed_error(struct wsjwt_client *c, int err, const struct wsjwt_client_response *r, void *user)
+{
+    struct fed *f = user;
+    (void)c;
+    (void)r;
+    f->errors++;
+    f->last_err = err;
+}
+
+/* Feeds `len` bytes in pieces of pseudo-random sizes (1 to `max`). */
+static void feed_split(struct wsjwt_client *c, const uint8_t *p, size_t len, size_t max, uint32_t seed)
+{
+    size_t off = 0;
+    while (off < len) {
+        seed = seed * 1103515245u + 12345u;
+        size_t n = 1 + (seed >> 8) % max;
+        if (n > len - off)
+            n = len - off;
+        assert_int_equal(wsjwt__client_feed(c, p + off, n), 0);
+        off += n;
+    }
+}
+
+/* Messages of 70 000, 5 and 300 000 bytes (the last larger than the 256 KiB
+ * read buffer: delivered through the chunk path), fed whole, in pieces of 1
+ * to 3 bytes and in random splits: the same messages every time. Then, as bench --raw-echo:
+ * our own masked frames come back and are unmasked (strip_mask); an
+ * unmasked frame is refused. */
+static void test_whole_frames_and_raw_echo(void **state)
+{
+    (void)state;
+    static const size_t sizes[3] = {70000, 5, 300000};
+    size_t total = 0;
+    for (int k = 0; k < 3; k++)
+        total += sizes[k] + WSJWT__WS_MAX_HEADER;
+    uint8_t *payload = malloc(300000), *wire = malloc(total);
+    assert_non_null(payload);
+    assert_non_null(wire);
+    for (size_t i = 0; i < 300000; i++)
+        payload[i] = (uint8_t)(i * 7u + i / 251u);
+    for (int raw = 0; raw < 2; raw++) {
+        for (int split = 0; split < 3; split++) {
+            uv_loop_t loop;
+            assert_int_equal(uv_loop_init(&loop), 0);
+            struct fed f = {0};
+            struct wsjwt_client_opts o = {
+                .url = "ws://127.0.0.1:9/",
+                .bench_raw_echo = raw,
+                .cb = {fed_open, fed_message, NULL, fed_error, NULL},
+                .user = &f,
+            };
+            struct wsjwt_client *c = NULL;
+            assert_int_equal(wsjwt_client_new(&loop, &o, &c), 0);
+            assert_int_equal(wsjwt__client_attach_fake(c), 0);
+            char accept[WSJWT_WS_ACCEPT_LEN + 1], head[256];
+            wsjwt__ws_accept(wsjwt__client_key(c), WSJWT_WS_KEY_LEN, accept);
+            accept[WSJWT_WS_ACCEPT_LEN] = 0;
+            int hn = snprintf(head, sizeof(head), OK_101 "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+            assert_int_equal(wsjwt__client_feed(c, (const uint8_t *)head, (size_t)hn), 0);
+            assert_int_equal(f.opened, 1);
+            size_t len = 0, n = 0;
+            int frames =
+                3; /* raw echo: the read buffer holds a frame up to the 1 MiB cap: 300 000 comes whole */
+            for (int k = 0; k < frames; k++) {
+                uint8_t mask[4] = {(uint8_t)(0x11 * k + 1), 0xa5, 0x3c, (uint8_t)k};
+                assert_int_equal(wsjwt__ws_write_frame(wire + len, total - len,
+                                                       WSJWT__WS_FIN | WSJWT__WS_BINARY, payload, sizes[k],
+                                                       raw ? mask : NULL, &n),
+                                 0);
+                len += n;
+            }
+            if (split == 0)
+                assert_int_equal(wsjwt__client_feed(c, wire, len), 0);
+            else
+                feed_split(c, wire, len, split == 1 ? 3 : 90000, 7u + (uint32_t)split);
+            assert_int_equal(f.errors, 0);
+            assert_int_equal(f.messages, frames);
+            for (int k = 0; k < frames; k++) {
+                assert_int_equal(f.len[k], sizes[k]);
+                assert_int_equal(f.sum[k], weigh(payload, sizes[k]));
+            }
+            if (raw) { /* a frame a byte echo cannot have sent back: unmasked */
+                static const uint8_t unmasked[] = {0x82, 0x02, 'n', 'o'};
+                wsjwt__client_feed(c, unmasked, sizeof(unmasked));
+                assert_int_equal(f.errors, 1);
+                assert_int_equal(f.last_err, WSJWT_EWS_UNMASKED);
+                assert_int_equal(f.messages, frames);
+            }
+            wsjwt_client_free(c);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            assert_int_equal(uv_loop_close(&loop), 0);
+        }
+    }
+    free(payload);
+    free(wire);
+}
+
 static void test_api_states(void **state)
 {
     (void)state;
@@ -617,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_violations),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_random_cache),
+        cmocka_unit_test(test_whole_frames_and_raw_echo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
