@@ -12,9 +12,12 @@
  * points (server/internal.h) itself. No thread, no timer, no network.
  *
  * Input: byte 0 picks the set-up, the rest is records.
- *   byte 0  bit 0   the server authenticates (HS256, secret below) or runs
- *                   with insecure_no_auth
- *           bits 1-3 the server end's SO_SNDBUF (small: short writes)
+ *   byte 0  bits 0-1 the server: 0 insecure_no_auth, deflate off (RSV1 is
+ *                   1002); 1 HS256 (secret below), deflate by default
+ *                   (shared); 2 insecure_no_auth, deflate shared with a
+ *                   16-byte threshold; 3 the same with dedicated streams,
+ *                   window 9
+ *           bits 2-4 the server end's SO_SNDBUF (small: short writes)
  *   record  one byte b, then:
  *           b & 0xc0 == 0x00  write the next (b & 63) + 1 bytes to the server
  *           b & 0xc0 == 0x40  read up to ((b & 63) + 1) * 64 bytes (the peer
@@ -48,8 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char SECRET[] = "fuzz-server-secret-0123456789abcdef";
 #define EXP 4000000000LL
 
-static struct wsjwt_server *servers[2]; /* [0] insecure_no_auth, [1] HS256 */
-static uv_check_t checks[2];
+#define N_SERVERS 4
+static struct wsjwt_server *servers[N_SERVERS];
+static uv_check_t checks[N_SERVERS];
 static int64_t fuzz_now;
 
 static int64_t fuzz_clock(void *user)
@@ -67,8 +71,9 @@ static void on_message(struct wsjwt_conn *c, const void *data, size_t len, int b
         wsjwt_conn_close(c, 1013, "backpressure");
 }
 
-static struct wsjwt_server *make_server(int auth)
+static struct wsjwt_server *make_server(int kind)
 {
+    int auth = kind == 1;
     static struct wsjwt_keyset *keys;
     static struct wsjwt_policy *policy;
     struct wsjwt_server_config cfg;
@@ -104,6 +109,13 @@ static struct wsjwt_server *make_server(int auth)
     cfg.ping_interval_ms = 3600000;
     cfg.close_timeout_ms = 3600000;
     cfg.clock = fuzz_clock;
+    if (kind == 0)
+        cfg.deflate = WSJWT_DEFLATE_OFF;
+    if (kind >= 2) {
+        cfg.deflate = kind == 2 ? WSJWT_DEFLATE_SHARED : WSJWT_DEFLATE_DEDICATED;
+        cfg.deflate_window_bits = 9;
+        cfg.deflate_threshold = 16; /* echoes over 16 bytes go out compressed */
+    }
     cfg.on_message = on_message;
     struct wsjwt_server *srv = NULL;
     if (wsjwt_server_new(&cfg, &srv) != 0)
@@ -123,7 +135,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < N_SERVERS; i++) {
         servers[i] = make_server(i);
         uv_check_init(&servers[i]->loops[0].uv, &checks[i]);
         checks[i].data = &servers[i]->loops[0];
@@ -156,12 +168,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    struct wsjwt_server *srv = servers[data[0] & 1];
+    struct wsjwt_server *srv = servers[data[0] & 3];
     struct wsjwt__loop *l = &srv->loops[0];
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
         return 0;
-    int sndbuf = 1024 << ((data[0] >> 1) & 7); /* 1 KiB .. 128 KiB */
+    int sndbuf = 1024 << ((data[0] >> 2) & 7); /* 1 KiB .. 128 KiB */
     (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     fuzz_now = 1700000000;
     size_t before = l->n_conns;
