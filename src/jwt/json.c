@@ -40,8 +40,12 @@ struct parser {
     struct key keys[WSJWT__JSON_MAX_OPEN_KEYS];
 };
 
-static void ws(struct parser *p)
+static inline void ws(struct parser *p)
 {
+    /* Tokens carry no whitespace (every JOSE library emits compact JSON):
+     * the first byte usually decides. */
+    if (p->i < p->n && p->s[p->i] > ' ')
+        return;
     while (p->i < p->n) {
         uint8_t c = p->s[p->i];
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
@@ -105,6 +109,20 @@ static size_t utf8_len(const uint8_t *s, size_t avail)
     return len;
 }
 
+/* String bytes that need no test beyond "not the end": printable ASCII
+ * (0x20-0x7f) except '"' and '\\'. Controls, escapes and UTF-8 take the
+ * slow path of scan_string. */
+static const uint8_t str_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 /* At the opening quote. RFC 8259 7, with jansson's refusals: \u0000 and
  * unpaired surrogates. */
 static int scan_string(struct parser *p, uint32_t *off, uint32_t *len, uint8_t *esc)
@@ -115,6 +133,9 @@ static int scan_string(struct parser *p, uint32_t *off, uint32_t *len, uint8_t *
     *off = (uint32_t)i;
     for (;;) {
         uint8_t c;
+        /* Printable ASCII other than '"' and '\\': one table load a byte. */
+        while (i < n && str_plain[s[i]])
+            i++;
         if (i >= n)
             return ERR;
         c = s[i];
