@@ -132,6 +132,15 @@ struct wsjwt__bcast {
     uint8_t frame[];
 };
 
+/* A loop's permessage-deflate state: the shared streams, by the window the
+ * client allows us (shared[bits - 9]; shared[6].inf inflates every
+ * shared-mode message), and the buffers messages are inflated into (rx,
+ * delivered from) and deflated into (tx, copied into the send path). */
+struct wsjwt__pmd_loop {
+    struct wsjwt__pmd_ctx shared[7];
+    struct wsjwt__pmd_buf rx, tx;
+};
+
 struct wsjwt__loop {
     uv_loop_t uv;
     struct wsjwt_server *srv;
@@ -182,15 +191,7 @@ struct wsjwt__loop {
 
     struct wsjwt__stats stats;
 
-    /* permessage-deflate (NULL with --deflate off): the loop's shared
-     * streams, by the window the client allows us (shared[bits - 9];
-     * shared[6].inf inflates every shared-mode message), and the buffers
-     * messages are inflated into (rx, delivered from) and deflated into (tx,
-     * copied into the send path). */
-    struct wsjwt__pmd_loop {
-        struct wsjwt__pmd_ctx shared[7];
-        struct wsjwt__pmd_buf rx, tx;
-    } *pmd;
+    struct wsjwt__pmd_loop *pmd; /* permessage-deflate; NULL with --deflate off */
 };
 
 struct wsjwt_server {
