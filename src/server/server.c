@@ -557,8 +557,8 @@ void wsjwt_server_free(struct wsjwt_server *srv)
 
 /* ---- broadcast ----------------------------------------------------------------- */
 
-/* The loop whose thread is calling, or NULL (broadcast is called on a loop
- * thread; this finds its deflater when no connection names the loop). */
+/* The loop whose thread is calling, or NULL (then the broadcast goes
+ * uncompressed): its shared deflater is the one this thread may use. */
 static struct wsjwt__loop *bcast_loop(struct wsjwt_server *srv)
 {
     uv_thread_t self = uv_thread_self();
@@ -579,7 +579,7 @@ int wsjwt_server_broadcast(struct wsjwt_server *srv, struct wsjwt_conn *except, 
      * 15-bit-window message without context takeover (all of shared mode),
      * with the calling loop's shared deflater. */
     struct wsjwt__pmd_buf *z = NULL;
-    struct wsjwt__loop *cur = except ? except->loop : bcast_loop(srv);
+    struct wsjwt__loop *cur = bcast_loop(srv); /* never another thread's deflater */
     if (cur && cur->pmd && len >= srv->pmd_threshold) {
         z = &cur->pmd->tx;
         z->len = 0;
