@@ -4,8 +4,13 @@
 # server (Node `ws` + `jsonwebtoken` in verifyClient, bench/peers). Prints one
 # Markdown section; scripts/bench.sh collects it into bench/RESULTS.md.
 #   sh bench/run_server.sh BUILD_DIR
-# Each server runs alone, pinned to core 0; bench/loadgen runs pinned to
+# Each server runs alone, pinned to core 0; the load generator runs pinned to
 # core 1. Every process this script starts is stopped by its PID.
+# The load generator is `wsjwt bench` (fresh CSPRNG mask per frame, random
+# key per upgrade, every echo checked; bench/run_loadgen_compare.sh shows it
+# keeps up with bench/loadgen). bench/loadgen still drives g (its 50 us
+# pacing tick; wsjwt bench paces per 1 ms, which batches differently at a
+# fixed rate) and h (broadcast, which wsjwt bench has no mode for).
 # The machine is shared and noisy. So that every server meets the same noise,
 # the three run side by side (idle ones cost nothing) and rounds interleave
 # them: scenario a round 1 for raw, wsjwt, node, then round 2, and so on. Each
@@ -16,7 +21,9 @@
 #              WSJWT_BENCH_SERVER_WARMUP (0.5), WSJWT_BENCH_SERVER_ROUNDS (3),
 #              WSJWT_BENCH_IDLE_CONNS (10000), WSJWT_BENCH_OFFERED_RATE (200000),
 #              WSJWT_BENCH_BROADCAST_RECEIVERS (10000),
-#              WSJWT_BENCH_SERVERS (default "raw wsjwt node").
+#              WSJWT_BENCH_SERVERS (default "raw wsjwt node"),
+#              WSJWT_BENCH_GENERATOR (wsjwt: `wsjwt bench`; loadgen: bench/loadgen
+#              for every scenario).
 set -eu
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -28,6 +35,7 @@ offered=${WSJWT_BENCH_OFFERED_RATE:-200000}
 receivers=${WSJWT_BENCH_BROADCAST_RECEIVERS:-10000}
 srv_mode="echo"
 servers=${WSJWT_BENCH_SERVERS:-raw wsjwt node}
+generator=${WSJWT_BENCH_GENERATOR:-wsjwt}
 tmp=$(mktemp -d)
 stop_wait=30
 # shellcheck source=bench/lib.sh disable=SC1091
@@ -113,17 +121,47 @@ start_server() {
     return 1
 }
 
-figure() { # figure FILE: the rate (or bytes per connection) a loadgen JSON line reports
+figure() { # figure FILE: the rate (or bytes per connection) a generator's JSON line reports
+    # (wsjwt bench reports every rate, 0 where the mode has none: the first non-zero one counts)
+    first=""
     for k in messages_per_s upgrades_per_s bytes_per_conn; do
         v=$(jget "$1" $k)
-        [ -z "$v" ] || {
+        [ -n "$first" ] || first=$v
+        case $v in "" | 0 | 0.0) ;; *)
             echo "$v"
             return 0
-        }
+            ;;
+        esac
     done
+    [ -z "$first" ] || echo "$first"
 }
 
-# args NAME SCENARIO: the load generator's arguments for one figure.
+# uses_bench SCENARIO: whether `wsjwt bench` drives this figure.
+uses_bench() {
+    [ "$generator" = wsjwt ] && [ -x "$wsjwt" ] || return 1
+    case $1 in g | h) return 1 ;; esac
+    return 0
+}
+
+# bargs NAME SCENARIO: `wsjwt bench`'s arguments for one figure (binary
+# messages, as loadgen sends by default).
+bargs() {
+    tok="--token-env BENCH_TOKEN"
+    [ "$1" != raw ] || tok="--raw-echo"
+    timing="--duration $secs --warmup $warm"
+    case $2 in
+    a) echo "$timing $tok --binary --connections 100 --in-flight 8 --size 32" ;;
+    b) echo "$timing $tok --binary --connections 1000 --in-flight 1 --size 32" ;;
+    c) echo "$timing $tok --binary --connections 10 --in-flight 4 --size 65536" ;;
+    d) echo "$timing $tok --mode upgrade --connections 50" ;;
+    e) echo "$timing --token-env BENCH_BAD_TOKEN --expect-status 401 --mode upgrade --connections 50" ;;
+    # idle: the RSS is sampled after holding --duration (loadgen: --settle 1, then 0.5 s held)
+    f) echo "$tok --binary --mode idle --connections $idle_n --duration 1.5" ;;
+    w) echo "$tok --binary --connections 1 --duration 0.2 --warmup 0" ;;
+    esac
+}
+
+# args NAME SCENARIO: bench/loadgen's arguments for one figure.
 args() {
     tok="--token-env BENCH_TOKEN"
     raw_flag=""
@@ -156,9 +194,15 @@ measure() {
     eval "srv_pid=\$pid_$name srv_port=\$port_$name"
     pin=$pin_lg
     case $name in t1 | t2) pin="" ;; esac
-    # shellcheck disable=SC2046
-    timeout 120 $pin "$lg" --port "$srv_port" --server-pid "$srv_pid" --label "$name.$sc" \
-        $(args "$name" "$sc") >"$out" || true
+    if uses_bench "$sc"; then
+        # shellcheck disable=SC2046,SC2086
+        timeout 120 $pin "$wsjwt" bench "ws://127.0.0.1:$srv_port/" --server-pid "$srv_pid" --label "$name.$sc" \
+            --json $(bargs "$name" "$sc") >"$out" || true
+    else
+        # shellcheck disable=SC2046
+        timeout 120 $pin "$lg" --port "$srv_port" --server-pid "$srv_pid" --label "$name.$sc" \
+            $(args "$name" "$sc") >"$out" || true
+    fi
     errs=$(cat "$tmp/$name.$sc.errors" 2>/dev/null || echo 0)
     v=$(figure "$out")
     if [ -z "$v" ]; then
@@ -246,8 +290,13 @@ stop_all
 # allocated), then idle_n upgraded connections held: RSS delta / N.
 for name in $running; do
     if start_server "$name"; then
-        # shellcheck disable=SC2046
-        timeout 30 $pin_lg "$lg" --port "$srv_port" $(args "$name" w) >/dev/null 2>&1 || true
+        if uses_bench f; then
+            # shellcheck disable=SC2046,SC2086
+            timeout 30 $pin_lg "$wsjwt" bench "ws://127.0.0.1:$srv_port/" $(bargs "$name" w) >/dev/null 2>&1 || true
+        else
+            # shellcheck disable=SC2046
+            timeout 30 $pin_lg "$lg" --port "$srv_port" $(args "$name" w) >/dev/null 2>&1 || true
+        fi
         measure "$name" f 1
         stop_all
     fi
@@ -260,7 +309,7 @@ cell() { # cell NAME SCENARIO: "rate|server_util|loadgen_util|p50|p99|errors|oth
         echo "|||||$(cat "$tmp/$1.$2.errors" 2>/dev/null)||"
         return 0
     }
-    echo "$(figure "$f")|$(jget "$f" server_cpu_util)|$(jget "$f" loadgen_cpu_util)|$(jget "$f" latency_p50_us)|$(jget "$f" latency_p99_us)|$(cat "$tmp/$1.$2.errors")|$(jget "$f" others_user_util)|$(jget "$f" server_us_per_op)"
+    echo "$(figure "$f")|$(jget "$f" server_cpu_util)|$(jget "$f" generator_cpu_util)$(jget "$f" loadgen_cpu_util)|$(jget "$f" latency_p50_us)|$(jget "$f" latency_p99_us)|$(cat "$tmp/$1.$2.errors")|$(jget "$f" others_user_util)|$(jget "$f" server_us_per_op)"
 }
 for sc in a b c d e g h f; do
     echo "$sc|$(cell raw $sc)|$(cell wsjwt $sc)|$(cell node $sc)"
@@ -268,7 +317,12 @@ done >"$tmp/table"
 
 echo "Command: \`make bench\` -> \`sh bench/run_server.sh $build\`; $pinning. The servers run side by side"
 echo "(one measured at a time, the others idle) and rounds interleave them so that all meet the same noise. Driven by"
-echo "\`$lg\` (one thread, epoll) over loopback: best of $rounds rounds of $secs s measured after $warm s of warm-up"
+if [ "$generator" = wsjwt ] && [ -x "$wsjwt" ]; then
+    echo "\`$wsjwt bench\` (one libuv thread; a fresh CSPRNG mask key per frame, as a real client; a-f) and \`$lg\`"
+    echo "(one thread, epoll; g and h) over loopback: best of $rounds rounds of $secs s measured after $warm s of warm-up"
+else
+    echo "\`$lg\` (one thread, epoll) over loopback: best of $rounds rounds of $secs s measured after $warm s of warm-up"
+fi
 echo "(each round a new load generator process); every echoed byte is compared with what was sent and every error"
 echo "of every round is counted. Servers: \`raw_echo\` (the floor: a raw TCP"
 echo "echo, one thread, epoll; it echoes the masked frames verbatim and the load generator checks them as such),"
@@ -368,7 +422,7 @@ END {
     print "per operation there. Large \"others\" means a disturbed figure. On loopback most of the kernel work of a"
     print "TCP handshake runs on the connecting side, so d and e are bounded by the load generator first."
     print ""
-    print "| scenario | server | rate | server CPU | server us/op | loadgen CPU | others | p50 / p99 latency (us) | errors |"
+    print "| scenario | server | rate | server CPU | server us/op | generator CPU | others | p50 / p99 latency (us) | errors |"
     print "|---|---|---|---|---|---|---|---|---|"
     for (i = 0; i < cnt; i++) {
         sc = order[i]
@@ -407,7 +461,7 @@ function cpu(x) { return num(x) ? sprintf("%.0f%%", 100 * x) : "n/a" }
 BEGIN {
     title["a"] = "a echo, 100 conns x 8 in flight x 32 B"
     title["d"] = "d authenticated upgrades/s (HS256), 50 concurrent"
-    print "| scenario | 1 loop | 2 loops | 2 / 1 | server CPU (1 / 2) | loadgen CPU (1 / 2) | others (1 / 2) | errors (1 / 2) |"
+    print "| scenario | 1 loop | 2 loops | 2 / 1 | server CPU (1 / 2) | generator CPU (1 / 2) | others (1 / 2) | errors (1 / 2) |"
     print "|---|---|---|---|---|---|---|---|"
 }
 {

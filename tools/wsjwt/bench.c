@@ -210,8 +210,8 @@ static double cpu_s(void)
 }
 
 /* Another process's CPU seconds (user + system, /proc/PID/stat fields 14
- * and 15), or -1. */
-static double proc_cpu_s(long pid)
+ * and 15), or -1; its user ticks alone in *user_ticks when not NULL. */
+static double proc_cpu_s(long pid, unsigned long long *user_ticks)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
@@ -225,7 +225,35 @@ static double proc_cpu_s(long pid)
     unsigned long long ut = 0, st = 0;
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
+    if (user_ticks)
+        *user_ticks = ut;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* user + nice ticks of all cores together (proc(5), first line of
+ * /proc/stat): with our own and the server's user ticks subtracted, what the
+ * rest of the machine did during the window (the noise a figure met). */
+static unsigned long long machine_user_ticks(void)
+{
+    unsigned long long user = 0, nice = 0;
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        if (fscanf(f, "cpu %llu %llu", &user, &nice) != 2)
+            user = nice = 0;
+        fclose(f);
+    }
+    return user + nice;
+}
+
+/* Ticks of user time of everything but this process and `server_pid` (0:
+ * none), for the "others" figure: sampled at both ends of the window. */
+static unsigned long long others_ticks(long server_pid)
+{
+    unsigned long long all = machine_user_ticks(), self = 0, srv = 0;
+    proc_cpu_s((long)getpid(), &self);
+    if (server_pid)
+        proc_cpu_s(server_pid, &srv);
+    return all - self - srv;
 }
 
 /* Another process's resident set in KiB (VmRSS), or -1. */
@@ -247,6 +275,7 @@ static long proc_rss_kb(long pid)
 /* What was sampled around the measured window. */
 struct sample {
     double secs, cpu, server_cpu; /* server_cpu < 0: not sampled */
+    double others;                /* user time of all other processes, in cores */
     long rss0, rss1;              /* server RSS before connecting and after holding (idle) */
     double connect_s;
 };
@@ -972,6 +1001,12 @@ static void report(struct bench *b, const struct stats *s, const struct sample *
     for (unsigned e = 0; e < E_COUNT; e++)
         printf("%s\"%s\":%llu", e ? "," : "", err_names[e], (unsigned long long)s->errors[e]);
     printf("},\"cpu_us_per_op\":%.3f", us_op);
+    /* The same figures under the flat names bench/loadgen uses, so that the
+     * bench/ scripts read either generator's output. */
+    printf(",\"latency_p50_us\":%.1f,\"latency_p99_us\":%.1f,\"generator_cpu_util\":%.3f,"
+           "\"others_user_util\":%.3f,\"server_cpu_util\":%.3f",
+           p[0], p[2], secs > 0 ? cpu / secs : 0, sm->others,
+           sm->server_cpu >= 0 && secs > 0 ? sm->server_cpu / secs : -1);
     if (sm->server_cpu >= 0)
         printf(",\"server_cpu_percent\":%.1f,\"server_us_per_op\":%.3f", sm->server_cpu / secs * 100.0,
                server_us_op);
@@ -1086,15 +1121,18 @@ int cmd_bench(int argc, char **argv)
     }
     double cpu0 = 0, cpu1 = 0, scpu0 = -1, scpu1 = -1;
     uint64_t m0 = 0, m1 = 0;
+    unsigned long long ot0 = 0, ot1 = 0;
     if (o->mode == M_IDLE) {
         set_phase(b, P_MEASURE);
         cpu0 = cpu_s();
-        scpu0 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
+        ot0 = others_ticks(o->server_pid);
+        scpu0 = o->server_pid ? proc_cpu_s(o->server_pid, NULL) : -1;
         m0 = now_ns();
         run_window(b, o->duration, "holding", tty);
         m1 = now_ns();
         cpu1 = cpu_s();
-        scpu1 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
+        ot1 = others_ticks(o->server_pid);
+        scpu1 = o->server_pid ? proc_cpu_s(o->server_pid, NULL) : -1;
         if (o->server_pid)
             sm.rss1 = proc_rss_kb(o->server_pid); /* every connection held, before the check */
         set_phase(b, P_CHECK);
@@ -1109,7 +1147,8 @@ int cmd_bench(int argc, char **argv)
             o->mode == M_ECHO ? o->count * sum(b, offsetof(struct worker, pub_opened)) : o->count;
         set_phase(b, P_MEASURE);
         cpu0 = cpu_s();
-        scpu0 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
+        ot0 = others_ticks(o->server_pid);
+        scpu0 = o->server_pid ? proc_cpu_s(o->server_pid, NULL) : -1;
         m0 = now_ns();
         while (sum(b, offsetof(struct worker, pub_done)) + sum(b, offsetof(struct worker, pub_errors)) <
                    target &&
@@ -1117,22 +1156,26 @@ int cmd_bench(int argc, char **argv)
             sleep_s(0.001);
         m1 = now_ns();
         cpu1 = cpu_s();
-        scpu1 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
+        ot1 = others_ticks(o->server_pid);
+        scpu1 = o->server_pid ? proc_cpu_s(o->server_pid, NULL) : -1;
     } else {
         set_phase(b, P_WARMUP);
         if (o->warmup > 0)
             run_window(b, o->warmup, "warmup", tty);
         set_phase(b, P_MEASURE);
         cpu0 = cpu_s();
-        scpu0 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
+        ot0 = others_ticks(o->server_pid);
+        scpu0 = o->server_pid ? proc_cpu_s(o->server_pid, NULL) : -1;
         m0 = now_ns();
         run_window(b, o->duration, "measure", tty);
         m1 = now_ns();
         cpu1 = cpu_s();
-        scpu1 = o->server_pid ? proc_cpu_s(o->server_pid) : -1;
+        ot1 = others_ticks(o->server_pid);
+        scpu1 = o->server_pid ? proc_cpu_s(o->server_pid, NULL) : -1;
     }
     sm.secs = (double)(m1 - m0) / 1e9;
     sm.cpu = cpu1 - cpu0;
+    sm.others = ot1 > ot0 && sm.secs > 0 ? (double)(ot1 - ot0) / (double)sysconf(_SC_CLK_TCK) / sm.secs : 0;
     sm.connect_s = connect_s;
     if (scpu0 >= 0 && scpu1 >= 0)
         sm.server_cpu = scpu1 - scpu0;
