@@ -322,7 +322,8 @@ const struct wsjwt__http_header *wsjwt__http_find(const struct wsjwt__http_heade
 {
     size_t nlen = strlen(name);
     for (size_t i = *pos; i < n; i++) {
-        if (wsjwt__http_ieq(headers[i].name, headers[i].name_len, name, nlen)) {
+        /* The length test first, here: most headers differ in it. */
+        if (headers[i].name_len == nlen && wsjwt__http_ieq(headers[i].name, nlen, name, nlen)) {
             *pos = i + 1;
             return &headers[i];
         }

@@ -78,9 +78,10 @@ static int parse_object(const char *buf, size_t len, const char *what, char **ar
     if (rc)
         return wsjwt__fail(err, WSJWT_EJWT_JSON, what, "invalid token: %s is not valid JSON%s", what,
                            limit ? " (nesting or member count over the cap)" : "");
-    /* Advance the arena past what was written. */
-    for (size_t i = 0; i < *n; i++) {
-        const char *e = m[i].str ? m[i].str : m[i].key;
+    /* Advance the arena past what was written: the parser writes names and
+     * strings in member order, so the last member's last string ends it. */
+    if (*n) {
+        const char *e = m[*n - 1].str ? m[*n - 1].str : m[*n - 1].key;
         *arena = (char *)e + strlen(e) + 1;
     }
     return 0;
