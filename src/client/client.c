@@ -542,11 +542,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     c->state = ST_HANDSHAKE;
-    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    if (rc < 0) {
-        fail(c, WSJWT_EIO, NULL, rc);
-        return;
-    }
+    int rc;
     if (c->tls) {
         /* The ClientHello; the request follows the handshake (tls_rx). */
         rc = wsjwt__tls_handshake(c->tls);
@@ -631,6 +627,18 @@ static int try_connect(struct wsjwt_client *c, int sync)
         return WSJWT_ECONNECT;
     }
     c->pending++;
+    /* Reading starts with the connect, not when it completes: libuv then
+     * registers the socket for both at once and only drops POLLOUT when
+     * connected, where starting to read from on_connect costs two more
+     * epoll_ctl calls per connection (POLLOUT's watcher removed, then added
+     * back for POLLIN). libuv reports the connect before any read. */
+    rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0) {
+        c->os_error = rc;
+        if (!sync)
+            fail(c, WSJWT_EIO, NULL, rc);
+        return WSJWT_EIO;
+    }
     return 0;
 }
 
