@@ -50,12 +50,13 @@ export function sanitizerErrors(stderr) {
 }
 
 // n authenticated `ws` clients, each echoing one numbered message at a time
-// (waiting paceMs between an echo and the next send) until stop(). Every
+// (waiting paceMs between an echo and the next send; ca: the CA for wss://)
+// until stop(). Every
 // mismatch, error or unexpected close is recorded.
-export async function goodClients(url, n, tok, { paceMs = 0 } = {}) {
+export async function goodClients(url, n, tok, { paceMs = 0, ca } = {}) {
   const st = { echoed: 0, errors: [], running: true, clients: [] };
   for (let i = 0; i < n; i++) {
-    const ws = await connect(url, { headers: { token: tok } });
+    const ws = await connect(url, ca ? { headers: { token: tok }, ca } : { headers: { token: tok } });
     let seq = 0;
     ws.on('message', (d) => {
       if (d.toString() !== `good ${i} ${seq}`) st.errors.push(`client ${i}: got ${d.toString().slice(0, 40)}`);
