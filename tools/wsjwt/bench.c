@@ -451,7 +451,7 @@ static void on_message(struct wsjwt_client *c, int binary, const uint8_t *data, 
     }
     atomic_store_explicit(&w->pub_done, ++w->done, memory_order_relaxed);
     if ((ph == P_WARMUP || ph == P_MEASURE) && b->o.rate <= 0)
-        send_one(bc);
+        send_at(bc, t); /* the reply's clock reading: one clock_gettime per message, not two */
 }
 
 static void on_error(struct wsjwt_client *c, int err, const struct wsjwt_client_response *r, void *user)
