@@ -1,8 +1,19 @@
 /* logfmt lines on stderr: `ts=... level=info event=refused key=value ...`.
  * One fprintf per line, so lines from several loop threads do not mix (stdio
- * locks the stream for the call). */
+ * locks the stream for the call).
+ *
+ * The loop threads never wait for stderr: when it is a pipe or socket that
+ * is full (a log collector that stalls or falls behind a flood of refusals),
+ * the line is dropped and counted, and the count is reported in an
+ * `event=log_dropped` line once stderr takes lines again. Blocking there
+ * would stop every connection of the loop: an unauthenticated flood of ~400
+ * refused upgrades froze the server behind a stalled reader
+ * (tests/abuse/faults.test.mjs, log-stall). */
+#include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "server/internal.h"
@@ -48,6 +59,17 @@ void wsjwt__log(const struct wsjwt_server *srv, enum wsjwt_log_level level, cons
     va_end(ap);
     if (m < 0)
         return;
+    /* stderr is one per process, and so is its count of dropped lines. */
+    static atomic_ulong dropped;
+    struct pollfd pfd = {.fd = 2, .events = POLLOUT};
+    if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT)) {
+        atomic_fetch_add(&dropped, 1);
+        return;
+    }
+    unsigned long d = atomic_exchange(&dropped, 0);
+    if (d) /* with this line's timestamp: the drops ended by now */
+        fprintf(stderr, "%.*slevel=warn event=log_dropped lines=%lu\n", (int)(strstr(line, "level=") - line),
+                line, d);
     fprintf(stderr, "%s\n", line);
 }
 

@@ -1,5 +1,6 @@
 // Faults: accept() errors injected (WSJWT_FAULT_ACCEPT, a test seam in
-// src/net/sock.c), SIGHUP key reloads under load, SIGTERM under load.
+// src/net/sock.c), SIGHUP key reloads under load, SIGTERM under load,
+// expiry under load, a log reader that stalls.
 // Callbacks that close their connection are in callbacks.c (a C program on
 // the library). docs/security.md names these cases.
 import { test } from 'node:test';
@@ -7,8 +8,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import {
   startServer, token, connect, closed, nextMessage, summary, cpuTicks, goodClients, stoppedCounters, sleep, SECRET,
+  BIN, rawConnect, rawResponse, upgradeRequest,
 } from './abuse.mjs';
 
 // One client: connect, echo, close. Resolves 'ok' or the failure.
@@ -146,5 +150,53 @@ test('expiry-under-load: tokens that expire on open connections close them with 
     assert.deepEqual(good.errors, []);
   } finally {
     assert.equal((await srv.stop()).code, 0);
+  }
+});
+
+test('log-stall: a log reader that stalls never stalls the server; dropped lines are counted', { timeout: 60000 }, async () => {
+  // Spawned by hand: startServer reads stderr. Here nobody reads it for a
+  // while, as a stalled log collector: the pipe fills after ~400 lines.
+  const proc = spawn(BIN, ['serve', '--host', '127.0.0.1', '--port', '0', '--threads', '1'],
+    { env: { ...process.env, JWT_SECRET: SECRET }, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stderr.pause();
+  let out = '';
+  const port = await new Promise((resolve, reject) => {
+    proc.stdout.on('data', (d) => { out += d; const m = /listening on .*:(\d+)/.exec(out); if (m) resolve(Number(m[1])); });
+    proc.on('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
+  const exited = once(proc, 'exit');
+  const url = `ws://127.0.0.1:${port}/`;
+  const good = await goodClients(url, 4, token(), { paceMs: 5 });
+  try {
+    const N = 3000;
+    let answered = 0;
+    for (let i = 0; i < N; i++) {
+      const raw = await rawConnect(port);
+      raw.sock.write(upgradeRequest(port, { token: 'bad.bad.bad' }));
+      const res = await rawResponse(raw);
+      raw.sock.destroy();
+      if (res && res.status === 401) answered++;
+    }
+    // The reader catches up; the next line reports what was dropped.
+    let err = '';
+    proc.stderr.on('data', (d) => { err += d; });
+    proc.stderr.resume();
+    await sleep(300);
+    const raw = await rawConnect(port);
+    raw.sock.write(upgradeRequest(port, { token: 'bad.bad.bad' }));
+    await rawResponse(raw);
+    raw.sock.destroy();
+    await sleep(300);
+    await good.stop();
+    const m = /event=log_dropped lines=(\d+)/.exec(err);
+    const dropped = m ? Number(m[1]) : 0;
+    summary('log-stall', `stderr unread during ${N} refusals: ${answered} answered, ${dropped} log lines dropped and reported, good clients echoed ${good.echoed} messages, errors seen by good clients: ${good.errors.length}`);
+    assert.equal(answered, N);
+    assert.ok(dropped > 0, 'the drops are reported');
+    assert.deepEqual(good.errors, []);
+    proc.kill('SIGTERM');
+    assert.equal((await exited)[0], 0);
+  } finally {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
   }
 });
