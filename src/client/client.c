@@ -11,6 +11,7 @@
  * on_close runs once, and the memory goes when the application has called
  * wsjwt_client_free() and no callback of ours is on the stack.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,7 @@ struct wsjwt_client {
     size_t rstart;
     size_t rbuf_cap; /* the read buffer's size: RBUF_SIZE, or more (raw echo) */
     int mid_frame;   /* the decoder is inside a frame's payload (delivered in chunks) */
+    int rshared;     /* rbuf is the thread's shared read buffer (during one read only) */
     int raw_echo;    /* opts.bench_raw_echo */
     int nodelay;     /* TCP_NODELAY set (at the first frame) */
     struct buf msg;  /* a message that spans reads or frames */
@@ -144,6 +146,7 @@ static void shut(struct wsjwt_client *c);
 static void tx_flush(struct wsjwt_client *c);
 static int queue_frame(struct wsjwt_client *c, unsigned first, const void *data, size_t len);
 static void rx_bytes(struct wsjwt_client *c);
+static void rbuf_release(struct wsjwt_client *c);
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -211,7 +214,7 @@ static void maybe_release(struct wsjwt_client *c)
         wsjwt__pmd_buf_free(&c->pmd->buf);
         free(c->pmd);
     }
-    buf_free(&c->rbuf);
+    rbuf_release(c);
     buf_free(&c->msg);
     buf_free(&c->out);
     buf_free(&c->wbuf);
@@ -316,7 +319,7 @@ static void on_timer(uv_timer_t *t)
         if (c->reads == c->reads_at_sweep) {
             c->busy = 0;
             if (c->rbuf.len == 0)
-                buf_free(&c->rbuf);
+                rbuf_release(c);
         } else {
             if (c->reads - c->reads_at_sweep >= 2)
                 c->busy = 1;
@@ -500,6 +503,70 @@ static void rbuf_ensure(struct wsjwt_client *c)
     }
 }
 
+/* One read buffer per thread, lent to a client for one read when it has no
+ * bytes waiting: a read that ends on a whole frame (small messages, the
+ * upgrade's response) then needs no buffer of the client's own, so
+ * thousands of clients read into the same memory (cache- and TLB-friendly:
+ * uSockets' shared receive buffer) and an upgrade allocates none. Clients
+ * belong to their loop's thread, so no lock; reads never nest. Freed at
+ * thread exit (pthread key destructor). */
+static pthread_key_t shared_key;
+static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
+static int shared_ok;
+static _Thread_local uint8_t *shared_buf;
+
+static void shared_init(void)
+{
+    shared_ok = pthread_key_create(&shared_key, free) == 0;
+}
+
+static uint8_t *shared_rbuf(void)
+{
+    if (!shared_buf) {
+        pthread_once(&shared_once, shared_init);
+        if (!shared_ok || !(shared_buf = malloc(RBUF_SIZE)))
+            return NULL;
+        if (pthread_setspecific(shared_key, shared_buf) != 0) {
+            free(shared_buf);
+            shared_buf = NULL;
+        }
+    }
+    return shared_buf;
+}
+
+/* Gives the read buffer back (the shared one is only detached). */
+static void rbuf_release(struct wsjwt_client *c)
+{
+    if (c->rshared) {
+        c->rbuf.p = NULL;
+        c->rbuf.len = c->rbuf.cap = 0;
+        c->rshared = 0;
+    } else {
+        buf_free(&c->rbuf);
+    }
+    c->rstart = 0;
+}
+
+/* After a read into the shared buffer: bytes left over (a partial frame or
+ * head) move to a buffer of the client's own, the shared one goes back.
+ * Returns 0 or WSJWT_ENOMEM. */
+static int rbuf_unshare(struct wsjwt_client *c)
+{
+    if (!c->rshared)
+        return 0;
+    size_t keep = c->rbuf.len - c->rstart;
+    const uint8_t *from = c->rbuf.p + c->rstart;
+    rbuf_release(c);
+    if (keep == 0)
+        return 0;
+    rbuf_ensure(c);
+    if (!c->rbuf.p)
+        return WSJWT_ENOMEM;
+    memcpy(c->rbuf.p, from, keep);
+    c->rbuf.len = keep;
+    return 0;
+}
+
 /* Ciphertext is read in pieces of one TLS record (16 KiB plus overhead):
  * more would only wait in the buffer, since each record is decrypted
  * whole. */
@@ -514,6 +581,12 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
             c->tbuf = malloc(TBUF_SIZE);
         *b = uv_buf_init((char *)c->tbuf, c->tbuf ? TBUF_SIZE : 0);
         return;
+    }
+    if (!c->rbuf.p && c->rbuf_cap == RBUF_SIZE && (c->rbuf.p = shared_rbuf()) != NULL) {
+        c->rbuf.cap = RBUF_SIZE;
+        c->rbuf.len = 0;
+        c->rstart = 0;
+        c->rshared = 1;
     }
     rbuf_ensure(c);
     *b = uv_buf_init((char *)c->rbuf.p + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
@@ -681,6 +754,8 @@ static void rx_got(struct wsjwt_client *c, size_t n)
     c->depth++;
     rx_bytes(c);
     c->depth--;
+    if (rbuf_unshare(c) != 0 && c->state != ST_SHUT && c->state != ST_FAILING)
+        fail(c, WSJWT_ENOMEM, NULL, 0);
     if (c->state != ST_SHUT && c->state != ST_FAILING)
         tx_flush(c);
     c->reads++;
@@ -697,9 +772,9 @@ static void rx_got(struct wsjwt_client *c, size_t n)
             c->busy = 1;
         }
         if (!c->busy && c->rbuf.len == 0 && n < RBUF_KEEP_READ)
-            buf_free(&c->rbuf);
+            rbuf_release(c);
     } else if (c->rbuf.len == 0 && (n < RBUF_KEEP_READ || c->state == ST_SHUT)) {
-        buf_free(&c->rbuf);
+        rbuf_release(c);
     }
     if (c->freed)
         maybe_release(c);
@@ -819,11 +894,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct wsjwt_client *c = s->data;
     (void)b;
-    if (nread == 0)
+    if (nread == 0) {
+        if (c->rshared && c->rbuf.len == 0)
+            rbuf_release(c);
         return;
+    }
     if (nread < 0) {
         if (c->rbuf.len == 0)
-            buf_free(&c->rbuf);
+            rbuf_release(c);
         if (c->state == ST_CLOSED_WAIT || c->state == ST_FAILING) {
             shut(c); /* RFC 6455 7.1.1: the server closes TCP first; done */
         } else if (nread == UV_EOF) {
