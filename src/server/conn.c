@@ -1198,7 +1198,8 @@ void wsjwt__conn_accept(struct wsjwt__loop *l, int fd)
     c->stamp = loop_ms(l);
     wsjwt__http_parser_init(&c->u.http, l->srv->cfg.max_head, l->srv->cfg.max_headers);
     c->poll.data = c;
-    l->n_conns++;
+    if (++l->n_conns > l->n_peak)
+        l->n_peak = l->n_conns;
     /* On loopback and on fast links the request head is usually there by
      * the time the connection is accepted: read it now. A refused upgrade
      * is then answered and closed without ever being registered with epoll

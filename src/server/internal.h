@@ -157,6 +157,7 @@ struct wsjwt__loop {
     uint64_t stop_deadline;
 
     size_t n_conns;                /* connections of this loop (handles in uv_walk) */
+    size_t n_peak;                 /* most connections since the last malloc_trim (server.c) */
     struct wsjwt_conn *flush_head; /* connections with queued bytes to write */
 
     /* Corked output of the connection being served (see conn.c). */
