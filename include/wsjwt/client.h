@@ -134,6 +134,15 @@ struct wsjwt_client_opts {
      * reported through on_error as WSJWT_ETLS_VERIFY (wsjwt_client_tls_error
      * says why), other TLS failures as WSJWT_ETLS. */
     struct wsjwt_tls_client *tls;
+    /* BENCHMARKS ONLY, with bench_raw_echo: a whole data message that comes
+     * back in one frame (FIN, no RSV bit, text or binary, masked, minimal
+     * length) is handed over still masked, with its key, instead of through
+     * on_message: `data` XOR `mask` (mask[i % 4] for byte i) is the payload.
+     * The caller must compare it with what it sent, in one pass where
+     * unmasking then comparing would be two. Other frames go the usual way.
+     * NULL: on_message for everything. */
+    void (*bench_on_masked)(struct wsjwt_client *c, int binary, const uint8_t *data, size_t len,
+                            const uint8_t mask[4], void *user);
 };
 
 /* Parsed parts of a ws:// URL. Views into `url`: host without brackets. */

@@ -120,8 +120,10 @@ struct wsjwt_client {
     int mid_frame;   /* the decoder is inside a frame's payload (delivered in chunks) */
     int rshared;     /* rbuf is the thread's shared read buffer (during one read only) */
     int raw_echo;    /* opts.bench_raw_echo */
-    int nodelay;     /* TCP_NODELAY set (at the first frame) */
-    struct buf msg;  /* a message that spans reads or frames */
+    int msg_open;    /* a fragmented data message is open in the decoder */
+    void (*on_masked)(struct wsjwt_client *, int, const uint8_t *, size_t, const uint8_t *, void *);
+    int nodelay;    /* TCP_NODELAY set (at the first frame) */
+    struct buf msg; /* a message that spans reads or frames */
     struct wsjwt__http_parser hp;
     struct wsjwt__ws_config wcfg;
     struct wsjwt__ws_decoder dec;
@@ -1072,6 +1074,28 @@ static size_t frame_need(const uint8_t *p, size_t n)
     return len > SIZE_MAX - hs ? SIZE_MAX : hs + (size_t)len;
 }
 
+/* bench_on_masked: the whole frame p (need bytes) is handed over masked when
+ * it is a complete data message as we send them. Returns 1 when it was, 0
+ * when it must go the usual way (strip_mask, the decoder), or an error for a
+ * message over the cap. The header is checked as the decoder would (RFC
+ * 6455 5.2: minimal length encoding); the payload's bytes, UTF-8 included,
+ * are the caller's to compare with what it sent. */
+static int masked_message(struct wsjwt_client *c, const uint8_t *p, size_t need)
+{
+    unsigned op = p[0] & 0x0fu, l7 = p[1] & 0x7fu;
+    if ((p[0] & 0xf0u) != WSJWT__WS_FIN || (op != WSJWT__WS_TEXT && op != WSJWT__WS_BINARY) ||
+        !(p[1] & 0x80u))
+        return 0;
+    size_t hs = 2u + (l7 == 126 ? 2u : l7 == 127 ? 8u : 0u), plen = need - hs - 4u;
+    if ((l7 == 126 && plen < 126) || (l7 == 127 && plen <= 0xffffu))
+        return 0; /* not minimal: the decoder refuses it */
+    if (plen > c->max_message)
+        return WSJWT_EWS_MESSAGE_TOO_BIG;
+    if (!c->freed && (c->state == ST_OPEN || c->state == ST_CLOSING))
+        c->on_masked(c, op == WSJWT__WS_BINARY, p + hs + 4, plen, p + hs, c->user);
+    return 1;
+}
+
 /* bench_raw_echo: our own masked frame came back, whole, at in + *off.
  * Unmask its payload here (one vector pass, xor_mask) and rewrite its header
  * without the mask key, 4 bytes later, so that the decoder takes it as the
@@ -1108,6 +1132,17 @@ static void rx_frames(struct wsjwt_client *c, size_t off)
             need = frame_need(in + off, len - off);
             if (need == 0 || (need > len - off && need <= c->rbuf.cap))
                 break;
+            if (c->on_masked && !c->msg_open && need <= len - off) {
+                int rc = masked_message(c, in + off, need);
+                if (rc < 0) {
+                    fail(c, rc, NULL, 0);
+                    return;
+                }
+                if (rc == 1) {
+                    off += need;
+                    continue;
+                }
+            }
             if (c->raw_echo) {
                 int rc = need > len - off ? WSJWT_EWS_MESSAGE_TOO_BIG : strip_mask(in, &off);
                 if (rc) {
@@ -1127,6 +1162,8 @@ static void rx_frames(struct wsjwt_client *c, size_t off)
             return;
         }
         c->mid_frame = !(ev.flags & WSJWT__WS_FRAME_LAST);
+        if (ev.opcode < WSJWT__WS_CLOSE)
+            c->msg_open = !(ev.flags & WSJWT__WS_MSG_LAST);
         need = 0;
         if (ev.opcode >= WSJWT__WS_CLOSE) {
             rc = on_control(c, &ev);
@@ -1420,6 +1457,7 @@ int wsjwt_client_new(uv_loop_t *loop, const struct wsjwt_client_opts *o, struct 
      * whole (the read buffer holds the largest allowed), checks the mask bit
      * and unmasks them (strip_mask); the decoder then sees server frames. */
     c->raw_echo = o->bench_raw_echo ? 1 : 0;
+    c->on_masked = c->raw_echo ? o->bench_on_masked : NULL;
     c->rbuf_cap = c->max_head > RBUF_SIZE ? c->max_head : RBUF_SIZE;
     if (c->raw_echo && c->max_message < SIZE_MAX - WSJWT__WS_MAX_HEADER &&
         c->max_message + WSJWT__WS_MAX_HEADER > c->rbuf_cap)

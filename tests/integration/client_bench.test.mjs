@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { jwt, WebSocket, BIN, SECRET, startServer } from './lib.mjs';
 
 // The tutorial's server, with two misbehaviours for the negative tests:
@@ -172,6 +173,57 @@ test('--raw-echo drives bench/raw_echo (the loopback floor); without it the stri
     assert.equal(r.json.errors_by_kind.handshake, 2, JSON.stringify(r.json));
   } finally {
     p.kill('SIGTERM');
+  }
+});
+
+// A byte echo like bench/raw_echo (a fixed 101 for RFC 6455's sample key,
+// then every byte back) that flips the last payload byte of every 5th frame:
+// --raw-echo's one-pass check of still-masked replies must catch it, for
+// short messages and for 64 KiB ones (the vector path), text and binary.
+function startCorruptingEcho(frameLen) {
+  return new Promise((resolve) => {
+    const srv = net.createServer((sock) => {
+      let head = '';
+      let pos = -1; // stream offset after the request head
+      sock.on('data', (d) => {
+        if (pos < 0) {
+          head += d.toString('latin1');
+          const end = head.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n');
+          d = Buffer.from(head.slice(end + 4), 'latin1');
+          pos = 0;
+        }
+        const out = Buffer.from(d);
+        for (let i = 0; i < out.length; i++) {
+          const at = pos + i;
+          if (at % frameLen === frameLen - 1 && Math.floor(at / frameLen) % 5 === 4) out[i] ^= 1;
+        }
+        pos += out.length;
+        sock.write(out);
+      });
+      sock.on('error', () => {});
+    });
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  });
+}
+
+test('--raw-echo: the one-pass check of masked replies catches a flipped byte', async () => {
+  for (const [size, hdr] of [[32, 6], [65536, 14]]) {
+    const srv = await startCorruptingEcho(size + hdr);
+    try {
+      for (const kind of [['--binary'], []]) {
+        const r = await bench([`ws://127.0.0.1:${srv.address().port}/`, '--raw-echo', ...kind, '--size', String(size),
+          '--connections', '2', '--in-flight', '1', '--duration', '0.5', '--warmup', '0']);
+        assert.equal(r.code, 1, r.err);
+        assert.ok(r.json.errors_by_kind.mismatch > 0, JSON.stringify(r.json));
+        assert.equal(r.json.errors_by_kind.protocol, 0, JSON.stringify(r.json));
+        assert.ok(r.json.messages > 0, JSON.stringify(r.json)); // the other 4 of 5 pass
+      }
+    } finally {
+      srv.close();
+    }
   }
 });
 

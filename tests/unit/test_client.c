@@ -577,6 +577,18 @@ static void fed_message(struct wsjwt_client *c, int binary, const uint8_t *data,
     f->messages++;
 }
 
+/* bench_on_masked: unmask a copy, then as fed_message. */
+static void fed_masked(struct wsjwt_client *c, int binary, const uint8_t *data, size_t len,
+                       const uint8_t mask[4], void *user)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    for (size_t i = 0; i < len; i++)
+        copy[i] = data[i] ^ mask[i & 3];
+    fed_message(c, binary, copy, len, user);
+    free(copy);
+}
+
 static void fed_error(struct wsjwt_client *c, int err, const struct wsjwt_client_response *r, void *user)
 {
     struct fed *f = user;
@@ -604,7 +616,8 @@ static void feed_split(struct wsjwt_client *c, const uint8_t *p, size_t len, siz
  * read buffer: delivered through the chunk path), fed whole, in pieces of 1
  * to 3 bytes and in random splits: the same messages every time. Then, as bench --raw-echo:
  * our own masked frames come back and are unmasked (strip_mask); an
- * unmasked frame is refused. */
+ * unmasked frame is refused. The same with bench_on_masked: the messages
+ * come still masked with their keys. */
 static void test_whole_frames_and_raw_echo(void **state)
 {
     (void)state;
@@ -617,14 +630,15 @@ static void test_whole_frames_and_raw_echo(void **state)
     assert_non_null(wire);
     for (size_t i = 0; i < 300000; i++)
         payload[i] = (uint8_t)(i * 7u + i / 251u);
-    for (int raw = 0; raw < 2; raw++) {
+    for (int raw = 0; raw < 3; raw++) { /* 2: raw echo with bench_on_masked */
         for (int split = 0; split < 3; split++) {
             uv_loop_t loop;
             assert_int_equal(uv_loop_init(&loop), 0);
             struct fed f = {0};
             struct wsjwt_client_opts o = {
                 .url = "ws://127.0.0.1:9/",
-                .bench_raw_echo = raw,
+                .bench_raw_echo = raw != 0,
+                .bench_on_masked = raw == 2 ? fed_masked : NULL,
                 .cb = {fed_open, fed_message, NULL, fed_error, NULL},
                 .user = &f,
             };
