@@ -64,9 +64,13 @@ static inline size_t wsjwt__outq_size(const struct wsjwt__outq *q)
  * WSJWT_ENOMEM, WSJWT_ETOOBIG when the queue would pass 4 GiB. */
 int wsjwt__outq_append(struct wsjwt__outq *q, const void *a, size_t na, const void *b, size_t nb);
 
-/* Makes room for n more bytes in one allocation (a message whose size is
- * known from its frame header). WSJWT_ENOMEM, WSJWT_ETOOBIG past 4 GiB. */
-int wsjwt__outq_reserve(struct wsjwt__outq *q, size_t n);
+/* Makes room for n more bytes, of which up to `most` may come in all (a
+ * frame whose length its header announced; most >= n). Storage grows
+ * geometrically from a first chunk of 64 KiB, capped at the queued bytes
+ * plus `most`: the memory follows the bytes that actually arrived, not what
+ * a peer announced, and a message whose length is known takes no more than
+ * it needs. WSJWT_ENOMEM, WSJWT_ETOOBIG past 4 GiB. */
+int wsjwt__outq_grow(struct wsjwt__outq *q, size_t n, size_t most);
 
 /* Drops n sent bytes from the front; frees the storage when empty. */
 void wsjwt__outq_consume(struct wsjwt__outq *q, size_t n);

@@ -840,11 +840,13 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
                 break;
             }
             struct wsjwt__conn_io *io = io_get(c);
-            /* At a frame's first chunk its whole length is known (the
-             * decoder checked it against max_message): one allocation for
-             * the frame instead of doubling through it. */
-            if (io && (ev.flags & WSJWT__WS_FRAME_FIRST) &&
-                wsjwt__outq_reserve(&io->msg, ev.len + (size_t)c->u.ws.remaining) != 0)
+            /* The frame's whole length is known (the decoder checked it
+             * against max_message), but only what arrived is allocated:
+             * from 64 KiB, doubling, never past the frame's end. Reserving
+             * the announced length at the first byte let 200 peers that
+             * announce 1 MiB and send 10 bytes take 200 MiB of address
+             * space (refused outright without overcommit). */
+            if (io && wsjwt__outq_grow(&io->msg, ev.len, ev.len + (size_t)c->u.ws.remaining) != 0)
                 io = NULL;
             if (!io || wsjwt__outq_append(&io->msg, ev.data, ev.len, NULL, 0) != 0) {
                 conn_fail(c, WSJWT_ENOMEM);

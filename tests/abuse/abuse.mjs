@@ -24,6 +24,11 @@ export function rssKiB(pid) {
   return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 }
 
+// Address space of a process in KiB (VmSize): memory reserved, touched or not.
+export function vmKiB(pid) {
+  return Number(/VmSize:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+}
+
 export function fdCount(pid) {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }

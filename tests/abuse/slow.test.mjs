@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, token, rawConnect, rawOpen, rawWait, rawFrame, rawCloseFrame, takeFrame, upgradeRequest, frame,
-  summary, rssKiB, goodClients, stoppedCounters, sleep, SERVER_ASAN,
+  summary, rssKiB, vmKiB, goodClients, stoppedCounters, sleep, SERVER_ASAN,
 } from './abuse.mjs';
 
 test('head-dribble: request heads sent a byte at a time are cut at the handshake timeout', { timeout: 30000 }, async () => {
@@ -114,6 +114,48 @@ test('never-read: peers that never read are closed with 1013 at the send-queue c
     const r = await srv.stop();
     assert.equal(r.code, 0);
     assert.ok(stoppedCounters(srv.stderr()).slow_consumers >= PEERS);
+  }
+});
+
+test('big-announce: peers that announce max-size frames and send a few bytes hold memory for those bytes only', { timeout: 60000 }, async () => {
+  const srv = await startServer([]); // --max-message 1 MiB (the default)
+  const good = await goodClients(srv.url, 4, token(), { paceMs: 5 });
+  const PEERS = 200, MAX = 1 << 20;
+  const peers = [];
+  try {
+    await sleep(200);
+    const rss0 = rssKiB(srv.proc.pid), vm0 = vmKiB(srv.proc.pid);
+    // Each: a 1 MiB binary frame announced (header, mask key) and its first
+    // 10 bytes sent. Reserving the announced length took 200 MiB of address
+    // space for 200 x 24 bytes sent (refused outright without overcommit).
+    for (let i = 0; i < PEERS; i++) {
+      const raw = await rawOpen(srv.port, token());
+      const whole = frame(2, Buffer.alloc(MAX, i & 0xff));
+      raw.sock.write(whole.subarray(0, 14 + 10));
+      peers.push({ raw, whole });
+    }
+    await sleep(500);
+    const rss1 = rssKiB(srv.proc.pid), vm1 = vmKiB(srv.proc.pid);
+    // The memory grows with the bytes: one peer sends the rest in 16 KiB
+    // pieces and gets its whole message back.
+    const { raw, whole } = peers[0];
+    for (let off = 24; off < whole.length; off += 16384) {
+      raw.sock.write(whole.subarray(off, off + 16384));
+      await sleep(1);
+    }
+    const echo = await rawFrame(raw, 10000);
+    const intact = echo && echo.opcode === 2 && echo.payload.length === MAX && echo.payload.every((b) => b === 0);
+    await good.stop();
+    summary('big-announce', `${PEERS} peers each announcing a ${MAX >> 10} KiB frame and sending 10 bytes: server RSS ${rss0} -> ${rss1} KiB (+${rss1 - rss0}), address space ${vm0} -> ${vm1} KiB (+${vm1 - vm0}); the completed one echoed ${intact ? 'intact' : 'WRONG'}, good clients echoed ${good.echoed} messages, errors seen by good clients: ${good.errors.length}`);
+    assert.ok(intact, 'the dribbled 1 MiB message is echoed intact');
+    // 64 KiB first chunks: 200 x 64 KiB = 12.5 MiB of address space at
+    // most; the announced length would take 200 MiB.
+    assert.ok(vm1 - vm0 < 40 * 1024, `address space grew ${vm1 - vm0} KiB`);
+    if (!SERVER_ASAN) assert.ok(rss1 - rss0 < 8 * 1024, `RSS grew ${rss1 - rss0} KiB`);
+    assert.deepEqual(good.errors, []);
+  } finally {
+    for (const p of peers) p.raw.sock.destroy();
+    assert.equal((await srv.stop()).code, 0);
   }
 });
 

@@ -71,24 +71,45 @@ static void test_outq_order_under_churn(void **state)
     assert_null(q.data);
 }
 
-static void test_outq_reserve(void **state)
+static void test_outq_grow(void **state)
 {
     (void)state;
     struct wsjwt__outq q = {0};
     assert_int_equal(wsjwt__outq_append(&q, "abc", 3, NULL, 0), 0);
     wsjwt__outq_consume(&q, 1);
-    assert_int_equal(wsjwt__outq_reserve(&q, 100000), 0);
-    assert_true(q.cap >= 100002);
-    assert_int_equal(wsjwt__outq_size(&q), 2);
-    assert_memory_equal(q.data + q.off, "bc", 2);
+    /* Room already there (the append's 512 bytes): nothing changes. */
     uint8_t *data = q.data;
-    uint8_t big[100000];
-    memset(big, 7, sizeof(big));
-    /* The reserved room takes the bytes without another allocation. */
-    assert_int_equal(wsjwt__outq_append(&q, big, sizeof(big), NULL, 0), 0);
+    assert_int_equal(wsjwt__outq_grow(&q, 10, 100000), 0);
     assert_ptr_equal(q.data, data);
+    assert_int_equal(q.cap, 512);
+    uint8_t big[200000];
+    memset(big, 7, sizeof(big));
+    assert_int_equal(wsjwt__outq_append(&q, big, 10, NULL, 0), 0);
+    /* A 100 000-byte frame announced, 60 000 more bytes here: the first
+     * chunk (64 KiB), not the announced length; the sent prefix is dropped. */
+    assert_int_equal(wsjwt__outq_grow(&q, 60000, 99990), 0);
+    assert_int_equal(q.cap, 64 * 1024);
+    assert_int_equal(wsjwt__outq_size(&q), 12);
+    assert_memory_equal(q.data + q.off, "bc", 2);
+    assert_int_equal(wsjwt__outq_append(&q, big, 60000, NULL, 0), 0);
+    /* Doubling would pass the frame's end: capped at it exactly. */
+    assert_int_equal(wsjwt__outq_grow(&q, 20000, 39990), 0);
+    assert_int_equal(q.cap, 100002);
+    assert_int_equal(wsjwt__outq_append(&q, big, 39990, NULL, 0), 0);
     assert_int_equal(wsjwt__outq_size(&q), 100002);
-    assert_int_equal(wsjwt__outq_reserve(&q, (size_t)UINT32_MAX), WSJWT_ETOOBIG);
+    assert_memory_equal(q.data, "bc", 2);
+    /* A next frame: doubles from there... */
+    assert_int_equal(wsjwt__outq_grow(&q, 10, 200000), 0);
+    assert_int_equal(q.cap, 2 * 100002);
+    assert_memory_equal(q.data, "bc", 2);
+    /* ... to at most the frame's end. */
+    assert_int_equal(wsjwt__outq_grow(&q, 150000, 200000), 0);
+    assert_int_equal(q.cap, 100002 + 200000);
+    assert_int_equal(wsjwt__outq_grow(&q, (size_t)UINT32_MAX, (size_t)UINT32_MAX), WSJWT_ETOOBIG);
+    wsjwt__outq_free(&q);
+    /* A small frame takes only its length. */
+    assert_int_equal(wsjwt__outq_grow(&q, 5, 100), 0);
+    assert_int_equal(q.cap, 100);
     wsjwt__outq_free(&q);
 }
 
@@ -131,7 +152,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outq_append_consume),
         cmocka_unit_test(test_outq_order_under_churn),
-        cmocka_unit_test(test_outq_reserve),
+        cmocka_unit_test(test_outq_grow),
         cmocka_unit_test(test_listen_accept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
