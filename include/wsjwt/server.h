@@ -243,6 +243,19 @@ WSJWT_API void wsjwt_server_stats(struct wsjwt_server *srv, struct wsjwt_server_
 /* Frees a server that is stopped (or never started). NULL is fine. */
 WSJWT_API void wsjwt_server_free(struct wsjwt_server *srv);
 
+/* Writes one logfmt line on stderr the way the server writes its own:
+ * `ts=<UTC, ms> level=<level> event=<event> ` followed by fmt's output
+ * (key=value pairs; escape values a peer controls). Skipped below the
+ * server's log_level (srv NULL: the default, info). Never blocks: when
+ * stderr cannot take the line it is dropped, counted and reported in an
+ * `event=log_dropped` line later. Any thread. Lines are cut at 1 KiB. */
+WSJWT_API void wsjwt_server_log(const struct wsjwt_server *srv, enum wsjwt_log_level level, const char *event,
+                                const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
 /* ---- connections ------------------------------------------------------------- */
 
 /* Queues a message (corked: written once per connection per loop turn).

@@ -32,17 +32,20 @@ static const char *level_name(enum wsjwt_log_level l)
     }
 }
 
-int wsjwt__log_enabled(const struct wsjwt_server *srv, enum wsjwt_log_level level)
+static int enabled(enum wsjwt_log_level max, enum wsjwt_log_level level)
 {
-    enum wsjwt_log_level max = srv->cfg.log_level == WSJWT_LOG_DEFAULT ? WSJWT_LOG_INFO : srv->cfg.log_level;
+    if (max == WSJWT_LOG_DEFAULT)
+        max = WSJWT_LOG_INFO;
     return max != WSJWT_LOG_OFF && level <= max;
 }
 
-void wsjwt__log(const struct wsjwt_server *srv, enum wsjwt_log_level level, const char *event,
-                const char *fmt, ...)
+int wsjwt__log_enabled(const struct wsjwt_server *srv, enum wsjwt_log_level level)
 {
-    if (!wsjwt__log_enabled(srv, level))
-        return;
+    return enabled(srv->cfg.log_level, level);
+}
+
+static void vlog(enum wsjwt_log_level level, const char *event, const char *fmt, va_list ap)
+{
     char line[1024];
     struct timespec ts;
     struct tm tm;
@@ -53,12 +56,13 @@ void wsjwt__log(const struct wsjwt_server *srv, enum wsjwt_log_level level, cons
                      ts.tv_nsec / 1000000, level_name(level), event);
     if (n < 0 || (size_t)n >= sizeof(line))
         return;
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-    va_end(ap);
     if (m < 0)
         return;
+    /* A line with no key=value after the event ends without a blank. */
+    size_t len = strlen(line);
+    if (len && line[len - 1] == ' ')
+        line[--len] = '\0';
     /* stderr is one per process, and so is its count of dropped lines. */
     static atomic_ulong dropped;
     struct pollfd pfd = {.fd = 2, .events = POLLOUT};
@@ -71,6 +75,28 @@ void wsjwt__log(const struct wsjwt_server *srv, enum wsjwt_log_level level, cons
         fprintf(stderr, "%.*slevel=warn event=log_dropped lines=%lu\n", (int)(strstr(line, "level=") - line),
                 line, d);
     fprintf(stderr, "%s\n", line);
+}
+
+void wsjwt__log(const struct wsjwt_server *srv, enum wsjwt_log_level level, const char *event,
+                const char *fmt, ...)
+{
+    if (!wsjwt__log_enabled(srv, level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, event, fmt, ap);
+    va_end(ap);
+}
+
+void wsjwt_server_log(const struct wsjwt_server *srv, enum wsjwt_log_level level, const char *event,
+                      const char *fmt, ...)
+{
+    if (!enabled(srv ? srv->cfg.log_level : WSJWT_LOG_DEFAULT, level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, event, fmt, ap);
+    va_end(ap);
 }
 
 const char *wsjwt__log_quote(char *dst, size_t cap, const char *src, size_t len)

@@ -49,6 +49,13 @@ export function stoppedCounters(stderr) {
   return out;
 }
 
+// Lines of a server's stderr that are not logfmt starting
+// `ts=<UTC ms> level=<level> event=<name>` (docs/server.md, Logging).
+export function nonLogfmtLines(stderr) {
+  const re = /^ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=(error|warn|info|debug) event=[a-z_]+( [a-z_]+=("([^"\\]|\\.)*"|[^ "]+))*$/;
+  return stderr.split('\n').filter((l) => l !== '' && !re.test(l));
+}
+
 // Sanitizer reports in a server's stderr (ASan, UBSan, LeakSanitizer).
 export function sanitizerErrors(stderr) {
   return stderr.split('\n').filter((l) => /AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer/.test(l));

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import {
   startServer, token, connect, closed, nextMessage, summary, cpuTicks, goodClients, stoppedCounters, sleep, SECRET,
-  BIN, rawConnect, rawResponse, upgradeRequest, waitFor,
+  BIN, rawConnect, rawResponse, upgradeRequest, waitFor, nonLogfmtLines,
 } from './abuse.mjs';
 
 // One client: connect, echo, close. Resolves 'ok' or the failure.
@@ -114,6 +114,9 @@ test('sighup-under-load: 20 key reloads while clients echo and new clients conne
     running = false;
     assert.equal((await srv.stop()).code, 0);
     fs.rmSync(dir, { recursive: true, force: true });
+    // keys_reloaded, stopping, stopped (serve's own lines) are logfmt with
+    // ts, level and event like the library's.
+    assert.deepEqual(nonLogfmtLines(srv.stderr()), []);
   }
 });
 

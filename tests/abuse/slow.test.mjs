@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import {
   startServer, token, rawConnect, rawOpen, rawWait, rawFrame, rawCloseFrame, upgradeRequest, frame,
-  summary, rssKiB, vmKiB, goodClients, stoppedCounters, sleep, SERVER_ASAN,
+  summary, rssKiB, vmKiB, goodClients, stoppedCounters, nonLogfmtLines, sleep, SERVER_ASAN,
 } from './abuse.mjs';
 
 test('head-dribble: request heads sent a byte at a time are cut at the handshake timeout', { timeout: 30000 }, async () => {
@@ -127,6 +127,10 @@ test('never-read: peers that never read are closed with 1013 at the send-queue c
     const r = await srv.stop();
     assert.equal(r.code, 0);
     assert.ok(stoppedCounters(srv.stderr()).slow_consumers >= PEERS);
+    // serve's slow_consumer lines go through the server's logger: logfmt
+    // with ts, never a blocking write from a loop thread.
+    assert.ok((srv.stderr().match(/ level=warn event=slow_consumer /g) || []).length >= PEERS);
+    assert.deepEqual(nonLogfmtLines(srv.stderr()), []);
   }
 });
 

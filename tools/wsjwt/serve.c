@@ -185,10 +185,10 @@ static void on_message(struct wsjwt_conn *c, const void *data, size_t len, int b
         for (char *p = sub; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f)
                 *p = '?';
-        fprintf(stderr,
-                "level=warn event=slow_consumer peer=%s sub=\"%s\" msg=\"send queue over "
-                "--max-backpressure: closing with 1013\"\n",
-                wsjwt_conn_peer(c, peer, sizeof(peer)), sub);
+        /* Through the server's logger: a loop thread never waits for stderr. */
+        wsjwt_server_log(app->srv, WSJWT_LOG_WARN, "slow_consumer",
+                         "peer=%s sub=\"%s\" msg=\"send queue over --max-backpressure: closing with 1013\"",
+                         wsjwt_conn_peer(c, peer, sizeof(peer)), sub);
         wsjwt_conn_close(c, 1013, "backpressure");
     }
 }
@@ -224,14 +224,13 @@ static void *signal_thread(void *arg)
         if (sig == SIGHUP && s->tls) {
             char err[512];
             if (wsjwt_server_reload_tls(s->app->srv, err, sizeof(err)) == 0) {
-                fprintf(stderr, "level=info event=tls_reloaded certs=%zu\n", s->tls);
+                wsjwt_server_log(s->app->srv, WSJWT_LOG_INFO, "tls_reloaded", "certs=%zu", s->tls);
             } else {
                 for (char *p = err; *p; p++)
                     if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
                         *p = '?';
-                fprintf(stderr,
-                        "level=error event=tls_reload_failed msg=\"kept the previous certificates: %s\"\n",
-                        err);
+                wsjwt_server_log(s->app->srv, WSJWT_LOG_ERROR, "tls_reload_failed",
+                                 "msg=\"kept the previous certificates: %s\"", err);
             }
         }
         if (sig == SIGHUP) {
@@ -239,20 +238,22 @@ static void *signal_thread(void *arg)
             struct keyinfo info;
             if (keyopts_keyset(&s->app->ko, &keys, &info) == 0) {
                 wsjwt_server_set_keyset(s->app->srv, keys);
-                fprintf(stderr, "level=info event=keys_reloaded keys=%zu\n", wsjwt_keyset_count(keys));
+                wsjwt_server_log(s->app->srv, WSJWT_LOG_INFO, "keys_reloaded", "keys=%zu",
+                                 wsjwt_keyset_count(keys));
                 wsjwt_keyset_unref(keys);
             } else {
-                fprintf(stderr, "level=error event=keys_reload_failed msg=\"kept the previous keys\"\n");
+                wsjwt_server_log(s->app->srv, WSJWT_LOG_ERROR, "keys_reload_failed",
+                                 "msg=\"kept the previous keys\"");
             }
         } else if (!s->stopping) {
             s->stopping = 1;
-            fprintf(stderr, "level=info event=stopping signal=%s\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            wsjwt_server_log(s->app->srv, WSJWT_LOG_INFO, "stopping", "signal=%s",
+                             sig == SIGINT ? "SIGINT" : "SIGTERM");
             wsjwt_server_stop(s->app->srv);
         } else {
-            fprintf(stderr,
-                    "level=warn event=forced_exit signal=%s msg=\"second signal during the graceful "
-                    "stop\"\n",
-                    sig == SIGINT ? "SIGINT" : "SIGTERM");
+            wsjwt_server_log(s->app->srv, WSJWT_LOG_WARN, "forced_exit",
+                             "signal=%s msg=\"second signal during the graceful stop\"",
+                             sig == SIGINT ? "SIGINT" : "SIGTERM");
             _exit(1);
         }
         pthread_mutex_unlock(&s->mu);
@@ -438,9 +439,6 @@ int cmd_serve(int argc, char **argv)
             wsjwt_keyset_unref(keys);
             return rc;
         }
-    } else {
-        fprintf(stderr, "level=warn event=insecure msg=\"--insecure-no-auth: connections are NOT "
-                        "authenticated\"\n");
     }
     cfg.keys = keys;
     cfg.policy = policy;
@@ -472,6 +470,9 @@ int cmd_serve(int argc, char **argv)
         wsjwt_keyset_unref(keys);
         return EXIT_REFUSED;
     }
+    if (cfg.insecure_no_auth)
+        wsjwt_server_log(app.srv, WSJWT_LOG_WARN, "insecure",
+                         "msg=\"--insecure-no-auth: connections are NOT authenticated\"");
     rc = wsjwt_server_start(app.srv);
     if (rc != 0) {
         fprintf(stderr, CMD ": cannot start: %s\n", wsjwt_strerror(rc));
@@ -493,13 +494,14 @@ int cmd_serve(int argc, char **argv)
 
     struct wsjwt_server_stats s;
     wsjwt_server_stats(app.srv, &s);
-    fprintf(stderr,
-            "level=info event=stopped accepted=%llu upgraded=%llu refused=%llu messages_in=%llu "
-            "messages_out=%llu slow_consumers=%llu expired=%llu protocol_errors=%llu accept_errors=%llu\n",
-            (unsigned long long)s.accepted, (unsigned long long)s.upgraded, (unsigned long long)s.refused,
-            (unsigned long long)s.messages_in, (unsigned long long)s.messages_out,
-            (unsigned long long)s.backpressure, (unsigned long long)s.expired,
-            (unsigned long long)s.protocol_errors, (unsigned long long)s.accept_errors);
+    wsjwt_server_log(
+        app.srv, WSJWT_LOG_INFO, "stopped",
+        "accepted=%llu upgraded=%llu refused=%llu messages_in=%llu "
+        "messages_out=%llu slow_consumers=%llu expired=%llu protocol_errors=%llu accept_errors=%llu",
+        (unsigned long long)s.accepted, (unsigned long long)s.upgraded, (unsigned long long)s.refused,
+        (unsigned long long)s.messages_in, (unsigned long long)s.messages_out,
+        (unsigned long long)s.backpressure, (unsigned long long)s.expired,
+        (unsigned long long)s.protocol_errors, (unsigned long long)s.accept_errors);
     wsjwt_server_free(app.srv);
     wsjwt_policy_free(policy);
     wsjwt_keyset_unref(keys);
