@@ -44,7 +44,11 @@ int wsjwt__log_enabled(const struct wsjwt_server *srv, enum wsjwt_log_level leve
     return enabled(srv->cfg.log_level, level);
 }
 
-static void vlog(enum wsjwt_log_level level, const char *event, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 0)))
+#endif
+static void
+vlog(enum wsjwt_log_level level, const char *event, const char *fmt, va_list ap)
 {
     char line[1024];
     struct timespec ts;
