@@ -494,8 +494,11 @@ int cmd_serve(int argc, char **argv)
 
     struct wsjwt_server_stats s;
     wsjwt_server_stats(app.srv, &s);
+    /* The run's counters: written at every level but off (a NULL server
+     * filters at info), since --log-level warn is the advice for floods and
+     * the counters must still be there (docs/security.md, bench/). */
     wsjwt_server_log(
-        app.srv, WSJWT_LOG_INFO, "stopped",
+        cfg.log_level == WSJWT_LOG_OFF ? app.srv : NULL, WSJWT_LOG_INFO, "stopped",
         "accepted=%llu upgraded=%llu refused=%llu messages_in=%llu "
         "messages_out=%llu slow_consumers=%llu expired=%llu protocol_errors=%llu accept_errors=%llu",
         (unsigned long long)s.accepted, (unsigned long long)s.upgraded, (unsigned long long)s.refused,
