@@ -430,7 +430,7 @@ END {
             s = srv[k]
             if (v[s, sc] == "" && er[s, sc] == "") continue
             print "| " sc " | " s " | " rate(v[s, sc], sc) " | " cpu(sc_[s, sc]) " | " \
-                (num(us[s, sc]) ? sprintf("%.2f", us[s, sc]) : "-") " | " cpu(lc[s, sc]) " | " \
+                (num(us[s, sc]) && sc != "f" ? sprintf("%.2f", us[s, sc]) : "-") " | " cpu(lc[s, sc]) " | " \
                 cpu(ot[s, sc]) " | " lat(p50[s, sc], p99[s, sc]) " | " (er[s, sc] == "" ? "n/a" : er[s, sc]) " |"
         }
     }
