@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/b64.h"
+#include "base/hex.h"
 #include "base/sha1.h"
 
 /* RFC 6455 1.3: the GUID appended to the key before hashing. */
@@ -240,17 +241,6 @@ static int from_subprotocol(const struct wsjwt__http_request *req, struct wsjwt_
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode s/n into out (cap bytes), '+' as a space (WHATWG
  * application/x-www-form-urlencoded, what URLSearchParams gives Node). */
 static int pct_decode(const char *s, size_t n, char *out, size_t cap, size_t *out_len)
@@ -260,7 +250,8 @@ static int pct_decode(const char *s, size_t n, char *out, size_t cap, size_t *ou
         char c = s[i];
         if (c == '%') {
             int hi, lo;
-            if (n - i < 3 || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
+            if (n - i < 3 || (hi = wsjwt__hexval((unsigned char)s[i + 1])) < 0 ||
+                (lo = wsjwt__hexval((unsigned char)s[i + 2])) < 0)
                 return WSJWT_EHTTP_MALFORMED;
             c = (char)(hi * 16 + lo);
             i += 2;

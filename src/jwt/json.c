@@ -9,6 +9,8 @@
 
 #include <wsjwt/error.h>
 
+#include "base/hex.h"
+
 #define ERR WSJWT_EJWT_JSON
 #define DUP WSJWT_EJWT_DUPLICATE
 
@@ -54,22 +56,11 @@ static inline void ws(struct parser *p)
     }
 }
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int hex4(const uint8_t *s, unsigned *v)
 {
     unsigned r = 0;
     for (int k = 0; k < 4; k++) {
-        int h = hexval(s[k]);
+        int h = wsjwt__hexval(s[k]);
         if (h < 0)
             return 0;
         r = r << 4 | (unsigned)h;
