@@ -57,11 +57,11 @@ struct wsjwt__http_parser {
 struct wsjwt__http_request {
     const char *method; /* "GET" */
     size_t method_len;
-    const char *path; /* origin-form target up to '?' (always starts with '/') */
+    const char *path; /* the target's path, up to '?' (always starts with '/') */
     size_t path_len;
     const char *query; /* after '?', without it; NULL when the target has no '?' */
     size_t query_len;
-    const char *target; /* the whole request-target (path and query) */
+    const char *target; /* the request-target as sent (absolute-form: with scheme, host) */
     size_t target_len;
     int minor_version;                  /* 1 for HTTP/1.1 (the major version is always 1) */
     struct wsjwt__http_header *headers; /* the caller's array, filled */

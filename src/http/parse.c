@@ -102,6 +102,21 @@ static int parse_version(const char **pp, const char *end)
     return min - '0';
 }
 
+/* Length of "http://" or "https://" (scheme case-insensitive, RFC 3986
+ * 3.1) at p, else 0. The head ends in CRLF CRLF, so end bounds the look. */
+static size_t absolute_scheme_len(const char *p, const char *end)
+{
+    static const char http[] = "http";
+    size_t n = 0;
+    while (n < 4 && end - p > (ptrdiff_t)n && (p[n] | 0x20) == http[n])
+        n++;
+    if (n < 4 || end - p < 8)
+        return 0;
+    if ((p[4] | 0x20) == 's')
+        n++;
+    return memcmp(p + n, "://", 3) == 0 ? n + 3 : 0;
+}
+
 /* 1 when none of the 8 bytes at p is a control (< 0x20, HTAB included:
  * the byte loop handles it) or DEL, i.e. all 8 are value_tab bytes. The
  * tests are exact for "some byte is": (x - 0x20 per byte) & ~x & 0x80 per
@@ -194,25 +209,38 @@ int wsjwt__http_request_parse(struct wsjwt__http_parser *ps, const char *buf, si
         return bad;
     req->method_len = (size_t)(p - req->method);
     p++;
-    /* Only origin-form ("/path?query", 5.3.1): what a WebSocket client
-     * sends. Visible ASCII only. */
+    /* request-target: origin-form ("/path?query", RFC 9112 3.2.1), what
+     * WebSocket clients send, or absolute-form with an http or https URI
+     * (3.2.2), which RFC 6455 4.2.1 allows and RFC 9112 says a server MUST
+     * accept. Of an absolute URI the path and query are used; the authority
+     * (no userinfo) is skipped, and Host is required all the same (4.2.1).
+     * Visible ASCII only. */
     req->target = p;
-    if (*p != '/')
-        return bad;
+    if (*p != '/') {
+        size_t sl = absolute_scheme_len(p, end);
+        if (!sl)
+            return bad;
+        p += sl;
+        const char *auth = p;
+        while (target_tab[(unsigned char)*p] && *p != '/' && *p != '?' && *p != '#' && *p != '@')
+            p++;
+        if (p == auth || *p == '@')
+            return bad;
+    }
+    const char *path = p;
     while (target_tab[(unsigned char)*p])
         p++;
     if (*p != ' ')
         return bad;
     req->target_len = (size_t)(p - req->target);
-    const char *q = memchr(req->target, '?', req->target_len);
+    const char *q = memchr(path, '?', (size_t)(p - path));
     req->query = q ? q + 1 : NULL;
-    req->query_len = 0;
-    req->path = req->target;
-    if (req->query) {
-        req->path_len = (size_t)(req->query - 1 - req->target);
-        req->query_len = (size_t)(p - req->query);
-    } else {
-        req->path_len = req->target_len;
+    req->query_len = q ? (size_t)(p - req->query) : 0;
+    req->path = path;
+    req->path_len = (size_t)((q ? q : p) - path);
+    if (req->path_len == 0 || *path != '/') { /* "http://host" or "http://host?q": path "/" */
+        req->path = "/";
+        req->path_len = 1;
     }
     p++;
     int minor = parse_version(&p, end);

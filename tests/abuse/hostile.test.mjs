@@ -30,7 +30,7 @@ const HEADS = [
   ['DEL', 'GET / HTTP/1.1\r\nHost: a\x7fz\r\n\r\n', 400],
   ['NUL', 'GET / HTTP/1.1\r\nHost: a\x00z\r\n\r\n', 400],
   ['bare CR', 'GET / HTTP/1.1\r\nHost: a\rz\r\n\r\n', 400],
-  ['absolute-form', 'GET http://x/ HTTP/1.1\r\n\r\n', 400],
+  ['absolute-form, not http(s)', 'GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n', 400],
   ['asterisk', 'GET * HTTP/1.1\r\n\r\n', 400],
   ['space in target', 'GET /a b HTTP/1.1\r\n\r\n', 400],
   ['double space', 'GET  / HTTP/1.1\r\n\r\n', 400],

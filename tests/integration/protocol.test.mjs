@@ -51,6 +51,21 @@ test('"Connection: keep-alive, Upgrade" and a head split byte by byte are accept
   raw.sock.destroy();
 });
 
+test('absolute-form request targets (RFC 6455 4.2.1, RFC 9112 3.2.2) are served; other schemes are 400', async () => {
+  const tok = token();
+  for (const path of [`http://127.0.0.1:${srv.port}/chat`, `HTTPS://localhost`, `http://h?x=1`]) {
+    const r = await handshakeStatus(upgradeRequest(srv.port, { token: tok }, { path }));
+    assert.equal(r.status, 101, path);
+  }
+  // The query of an absolute URI is where a query token would be read: none is configured here.
+  let r = await handshakeStatus(upgradeRequest(srv.port, {}, { path: `http://h/?token=${tok}` }));
+  assert.equal(r.status, 401);
+  for (const path of ['ws://h/', 'http:///', 'http://user@h/', 'h/']) {
+    r = await handshakeStatus(upgradeRequest(srv.port, { token: tok }, { path }));
+    assert.equal(r.status, 400, path);
+  }
+});
+
 test('a silent connection is closed at the handshake timeout', async () => {
   const raw = await rawConnect(srv.port);
   const t0 = Date.now();

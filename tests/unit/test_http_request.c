@@ -65,6 +65,18 @@ static void test_parse_details(void **state)
     r = parse_all(0, S("POST /? HTTP/1.2\r\n\r\n"), 0, 0);
     assert_int_equal(r.rc, 0);
     assert_string_equal(r.dump, "[POST] [/?] [/] q=1 [] 1.2\n");
+    /* Absolute-form (RFC 9112 3.2.2, RFC 6455 4.2.1): the path and query of
+     * an http or https URI, "/" when it has no path. */
+    r = parse_all(0, S("GET http://example.com:8080/chat?token=a HTTP/1.1\r\nHost: h\r\n\r\n"), 0, 0);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.dump, "[GET] [http://example.com:8080/chat?token=a] [/chat] q=1 [token=a] 1.1\n"
+                                "[Host]=[h]\n");
+    r = parse_all(0, S("GET HTTPS://[::1]?token=a HTTP/1.1\r\n\r\n"), 0, 0);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.dump, "[GET] [HTTPS://[::1]?token=a] [/] q=1 [token=a] 1.1\n");
+    r = parse_all(0, S("GET http://x HTTP/1.1\r\n\r\n"), 0, 0);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.dump, "[GET] [http://x] [/] q=0 [] 1.1\n");
     /* Incomplete heads wait. */
     r = parse_all(0, S("GET / HTTP/1.1\r\nHost: x\r\n"), 0, 0);
     assert_int_equal(r.rc, WSJWT_EAGAIN);
@@ -90,7 +102,15 @@ static void test_parse_errors(void **state)
         {"GET / HTTP/1.1\r\nHost: a\x01z\r\n\r\n", WSJWT_EHTTP_MALFORMED},       /* control byte */
         {"GET / HTTP/1.1\r\nHost: a\x7fz\r\n\r\n", WSJWT_EHTTP_MALFORMED},       /* DEL */
         {"GET / HTTP/1.1\r\nHost: a\rz\r\n\r\n", WSJWT_EHTTP_MALFORMED},         /* bare CR */
-        {"GET http://x/ HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},               /* absolute-form */
+        {"GET ftp://x/ HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},                /* not http(s) */
+        {"GET ws://x/ HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},                 /* not http(s) */
+        {"GET http:/x/ HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},
+        {"GET httpx://x/ HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},
+        {"GET http:///a HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},         /* no host */
+        {"GET http:// HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},           /* no host */
+        {"GET http://u@x/ HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},       /* userinfo */
+        {"GET http://x/\xc3\xa9 HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED}, /* raw non-ASCII */
+        {"GET h HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},
         {"GET * HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},
         {"GET /a b HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},
         {"GET  / HTTP/1.1\r\n\r\n", WSJWT_EHTTP_MALFORMED},
