@@ -37,6 +37,7 @@ struct wsjwt__tls_ctx {
     atomic_int refs;
     int server;
     int insecure;
+    int verify_client; /* server: a client certificate is required and verified */
     BIO_METHOD *bio;
     size_t n;       /* server: one SSL_CTX per certificate; client: 1 */
     SSL_CTX *ctx[]; /* ctx[0]: the default */
@@ -185,8 +186,33 @@ static int sni_select(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-int wsjwt__tls_ctx_server_new(const struct wsjwt_tls_cert *certs, size_t n, struct wsjwt__tls_ctx **out,
-                              char *err, size_t errlen)
+/* Client authentication: the CertificateRequest names the CAs of client_ca
+ * (so that a client holding several certificates picks the right one), and
+ * the handshake fails without a certificate that chains to one of them.
+ * OpenSSL checks the chain for the client purpose on a server (a
+ * certificate whose extended key usage lacks clientAuth is refused). */
+static int ctx_client_auth(SSL_CTX *ctx, const char *client_ca, char *err, size_t errlen)
+{
+    /* Resumed sessions keep the verified client identity; OpenSSL refuses
+     * to resume under SSL_VERIFY_PEER without a session id context. */
+    static const unsigned char SID_CTX[] = "wsjwt";
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
+    if (!names || SSL_CTX_load_verify_locations(ctx, client_ca, NULL) != 1) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        set_err(err, errlen, "cannot load client CA file", client_ca);
+        return 0;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    if (!SSL_CTX_set_session_id_context(ctx, SID_CTX, sizeof(SID_CTX) - 1)) {
+        set_err(err, errlen, "cannot set the session id context", NULL);
+        return 0;
+    }
+    return 1;
+}
+
+int wsjwt__tls_ctx_server_new_ca(const struct wsjwt_tls_cert *certs, size_t n, const char *client_ca,
+                                 struct wsjwt__tls_ctx **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (errlen)
@@ -199,6 +225,7 @@ int wsjwt__tls_ctx_server_new(const struct wsjwt_tls_cert *certs, size_t n, stru
     struct wsjwt__tls_ctx *c = ctx_alloc(n, 1);
     if (!c)
         return WSJWT_ENOMEM;
+    c->verify_client = client_ca != NULL;
     ERR_clear_error();
     int rc = WSJWT_ETLS;
     for (size_t i = 0; i < n; i++) {
@@ -225,6 +252,10 @@ int wsjwt__tls_ctx_server_new(const struct wsjwt_tls_cert *certs, size_t n, stru
             set_err(err, errlen, "private key does not match certificate", certs[i].cert_file);
             goto fail;
         }
+        /* Every context: SNI may switch to any of them mid-handshake, and
+         * the verification then uses the switched-to context's store. */
+        if (client_ca && !ctx_client_auth(ctx, client_ca, err, errlen))
+            goto fail;
     }
     *out = c;
     return 0;
@@ -447,13 +478,23 @@ static void clear_errors(void)
         ERR_clear_error();
 }
 
-/* A failure: remembers why and tells verification apart from the rest. */
+/* 1 when this side verifies the peer's certificate: a client unless
+ * insecure, a server that requires client certificates. */
+static int verifies_peer(const struct wsjwt__tls *t)
+{
+    return t->ctx->server ? t->ctx->verify_client : !t->ctx->insecure;
+}
+
+/* A failure: remembers why and tells verification apart from the rest (a
+ * refused certificate, or none from a client that had to present one). */
 static int tls_fail(struct wsjwt__tls *t)
 {
     t->failed = 1;
     t->err = ERR_peek_last_error();
     ERR_clear_error();
-    if (!t->ctx->server && !t->ctx->insecure && SSL_get_verify_result(t->ssl) != X509_V_OK)
+    if (verifies_peer(t) && (SSL_get_verify_result(t->ssl) != X509_V_OK ||
+                             (ERR_GET_LIB(t->err) == ERR_LIB_SSL &&
+                              ERR_GET_REASON(t->err) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)))
         return WSJWT_ETLS_VERIFY;
     return WSJWT_ETLS;
 }
@@ -525,7 +566,7 @@ const char *wsjwt__tls_error(const struct wsjwt__tls *t, char *buf, size_t size)
     if (!size)
         return buf;
     buf[0] = '\0';
-    if (t->ssl && !t->ctx->server && !t->ctx->insecure) {
+    if (t->ssl && verifies_peer(t)) {
         long v = SSL_get_verify_result(t->ssl);
         if (v != X509_V_OK) {
             snprintf(buf, size, "%s", X509_verify_cert_error_string(v));

@@ -32,11 +32,19 @@ typedef struct ssl_st SSL;
  * out by a reload lives until its last connection ends. */
 struct wsjwt__tls_ctx;
 
-/* A server context from cert/key pairs (n >= 1). err gets a message naming
- * the file on failure. WSJWT_EINVAL (n == 0 or a NULL name), WSJWT_ETLS,
- * WSJWT_ENOMEM. */
-int wsjwt__tls_ctx_server_new(const struct wsjwt_tls_cert *certs, size_t n, struct wsjwt__tls_ctx **out,
-                              char *err, size_t errlen);
+/* A server context from cert/key pairs (n >= 1). With client_ca (a PEM file
+ * of CAs), every client must present a certificate for client
+ * authentication that chains to one of them, or the handshake fails; NULL:
+ * no client certificate is asked for. err gets a message naming the file on
+ * failure. WSJWT_EINVAL (n == 0 or a NULL name), WSJWT_ETLS, WSJWT_ENOMEM. */
+int wsjwt__tls_ctx_server_new_ca(const struct wsjwt_tls_cert *certs, size_t n, const char *client_ca,
+                                 struct wsjwt__tls_ctx **out, char *err, size_t errlen);
+
+static inline int wsjwt__tls_ctx_server_new(const struct wsjwt_tls_cert *certs, size_t n,
+                                            struct wsjwt__tls_ctx **out, char *err, size_t errlen)
+{
+    return wsjwt__tls_ctx_server_new_ca(certs, n, NULL, out, err, errlen);
+}
 
 /* A client context (see struct wsjwt_tls_client_opts). */
 int wsjwt__tls_ctx_client_new(const struct wsjwt_tls_client_opts *o, struct wsjwt__tls_ctx **out, char *err,
