@@ -1171,10 +1171,12 @@ static void tls_teardown(struct wsjwt_conn *c)
     }
     if (!(c->flags & CF_BROKEN) && t->done && !t->failed) {
         /* RFC 8446 6.1: close_notify before closing, best effort (one
-         * non-blocking send). */
+         * non-blocking send: the sink's, or this one behind queued
+         * records). */
         wsjwt__tls_close_notify(t);
-        (void)wsjwt__sys_send(conn_fd(c), t->out.data + t->out.off, wsjwt__tls_out_size(t),
-                              MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (wsjwt__tls_out_size(t))
+            (void)wsjwt__sys_send(conn_fd(c), t->out.data + t->out.off, wsjwt__tls_out_size(t),
+                                  MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     wsjwt__tls_free(t);
 }

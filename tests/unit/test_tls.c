@@ -625,9 +625,10 @@ static void test_client_certificates(void **state)
         side_free(c);
         side_free(s);
     }
-    assert_int_equal(wsjwt__tls_ctx_server_new_ca(&pair, 1, b_key, &sctx, err, sizeof(err)), WSJWT_ETLS);
-    assert_non_null(strstr(err, "cannot load client CA file"));
     wsjwt__tls_ctx_unref(sctx);
+    assert_int_equal(wsjwt__tls_ctx_server_new_ca(&pair, 1, b_key, &sctx, err, sizeof(err)), WSJWT_ETLS);
+    assert_null(sctx);
+    assert_non_null(strstr(err, "cannot load client CA file"));
 }
 
 /* The sink takes what its budget allows; the rest is queued, and every
