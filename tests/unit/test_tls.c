@@ -3,8 +3,9 @@
  * failures (unknown CA, wrong name, expired) reported as WSJWT_ETLS_VERIFY
  * with their reason; --insecure; SNI choosing among certificates; TLS 1.1
  * and plaintext refused; ALPN; close_notify; stashing input across reuse of
- * the caller's buffer; and the memory one idle connection keeps (counted
- * with OpenSSL's allocator hooks).
+ * the caller's buffer; the memory one idle connection keeps (counted with
+ * OpenSSL's allocator hooks) and the record buffers kept on request; client
+ * certificates required by the server (tls_client_ca); the sink's order.
  *
  * Certificates are made here with OpenSSL's API (a CA, leaves signed by it)
  * and written as PEM files under a temporary directory. */
@@ -26,6 +27,7 @@
 #include <openssl/x509v3.h>
 
 #include <wsjwt/error.h>
+#include <wsjwt/server.h>
 
 #include "net/tls.h"
 
@@ -631,6 +633,34 @@ static void test_client_certificates(void **state)
     assert_non_null(strstr(err, "cannot load client CA file"));
 }
 
+/* The server configuration: tls_client_ca needs certificates; a CA file
+ * that does not load stops wsjwt_server_new; a good one starts it. */
+static void test_server_config_client_ca(void **state)
+{
+    (void)state;
+    struct wsjwt_server_config cfg;
+    struct wsjwt_server *srv = NULL;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = "127.0.0.1";
+    cfg.threads = 1;
+    cfg.insecure_no_auth = 1;
+    cfg.log_level = WSJWT_LOG_OFF;
+    cfg.tls_client_ca = ca_pem;
+    assert_int_equal(wsjwt_server_new(&cfg, &srv), WSJWT_EINVAL);
+    assert_null(srv);
+    struct wsjwt_tls_cert pair = {good_crt, good_key};
+    cfg.tls_certs = &pair;
+    cfg.n_tls_certs = 1;
+    cfg.tls_client_ca = b_key;
+    assert_int_equal(wsjwt_server_new(&cfg, &srv), WSJWT_ETLS);
+    assert_null(srv);
+    cfg.tls_client_ca = ca_pem;
+    assert_int_equal(wsjwt_server_new(&cfg, &srv), 0);
+    char err[256];
+    assert_int_equal(wsjwt_server_reload_tls(srv, err, sizeof(err)), 0);
+    wsjwt_server_free(srv);
+}
+
 /* The sink takes what its budget allows; the rest is queued, and every
  * later record is queued behind it (order) until the queue is empty. */
 static uint8_t sunk[1 << 16];
@@ -750,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_idle_memory),
         cmocka_unit_test(test_client_certificates),
+        cmocka_unit_test(test_server_config_client_ca),
         cmocka_unit_test(test_sink_order),
         cmocka_unit_test(test_keep_buffers),
     };
