@@ -20,7 +20,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { WebSocket, BIN, SECRET, startServer, token, connect, nextMessage, closed, waitFor, rawConnect, rawWait } from './lib.mjs';
+import {
+  WebSocket, BIN, SECRET, startServer, token, connect, nextMessage, closed, waitFor, rawConnect, rawWait, upgradeRequest,
+} from './lib.mjs';
 
 let dir;
 const f = (name) => path.join(dir, name);
@@ -382,6 +384,42 @@ test('a chain file (leaf, then intermediate) verifies against the root alone; th
     // The connection's log lines know it is secure, with what was agreed.
     await waitFor(() => /event=open .*tls=1/.test(srv.stderr()));
     assert.match(srv.stderr(), /event=tls_handshake .*version=TLSv1\.3 cipher=TLS_AES_128_GCM_SHA256/);
+  } finally {
+    await srv.stop();
+  }
+});
+
+// A raw TLS connection that upgrades with a token; resolves with the
+// session tickets it received before the 101 and whether it resumed.
+function tlsUpgrade(port, session) {
+  return new Promise((resolve, reject) => {
+    const tickets = [];
+    const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: ca(), session });
+    s.on('session', (t) => tickets.push(t));
+    s.on('secureConnect', () => s.write(upgradeRequest(port, { token: token() })));
+    let head = '';
+    s.on('data', (d) => {
+      head += d.toString('latin1');
+      if (head.includes('\r\n\r\n')) {
+        resolve({ status: head.split(' ')[1], tickets, reused: s.isSessionReused() });
+        s.destroy();
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
+test('TLS 1.3 resumption: one session ticket per connection, and it resumes the next one', async () => {
+  const srv = await startServer(tlsArgs('good'));
+  try {
+    const first = await tlsUpgrade(srv.port);
+    assert.equal(first.status, '101');
+    assert.equal(first.reused, false);
+    assert.equal(first.tickets.length, 1);
+    const again = await tlsUpgrade(srv.port, first.tickets[0]);
+    assert.equal(again.status, '101');
+    assert.equal(again.reused, true);
+    assert.equal(again.tickets.length, 1, 'a resumed connection gets a fresh ticket');
   } finally {
     await srv.stop();
   }

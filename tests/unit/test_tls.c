@@ -633,6 +633,38 @@ static void test_client_certificates(void **state)
     assert_non_null(strstr(err, "cannot load client CA file"));
 }
 
+/* Counts the NewSessionTicket messages a client receives. */
+static void count_tickets(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+                          void *arg)
+{
+    (void)version;
+    (void)ssl;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const uint8_t *)buf)[0] == SSL3_MT_NEWSESSION_TICKET)
+        ++*(int *)arg;
+}
+
+/* One session ticket per handshake (resumption with it is checked with
+ * Node's tls in tests/integration/tls.test.mjs). */
+static void test_one_ticket(void **state)
+{
+    (void)state;
+    struct side *s = side_new(server_ctx(good_crt, good_key), NULL);
+    struct side *c = side_new(client_ctx(ca_pem, 0), "localhost");
+    int tickets = 0;
+    SSL_set_msg_callback(c->t.ssl, count_tickets);
+    SSL_set_msg_callback_arg(c->t.ssl, &tickets);
+    handshake(c, s, 0);
+    assert_true(c->t.done && s->t.done);
+    /* Tickets are read with the first application data after them. */
+    assert_int_equal(wsjwt__tls_write(&s->t, "x", 1), 0);
+    transfer(s, c, 0);
+    assert_int_equal(c->plain_len, 1);
+    assert_int_equal(tickets, 1);
+    side_free(c);
+    side_free(s);
+}
+
 /* The server configuration: tls_client_ca needs certificates; a CA file
  * that does not load stops wsjwt_server_new; a good one starts it. */
 static void test_server_config_client_ca(void **state)
@@ -781,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_idle_memory),
         cmocka_unit_test(test_client_certificates),
         cmocka_unit_test(test_server_config_client_ca),
+        cmocka_unit_test(test_one_ticket),
         cmocka_unit_test(test_sink_order),
         cmocka_unit_test(test_keep_buffers),
     };
