@@ -961,8 +961,9 @@ static void conn_read(struct wsjwt_conn *c)
  * records arrive within TLS_BUSY_MS of each other TLS_BUSY_RECORDS times in
  * a row (an allocation and a free per record each way are ~4% of the TLS
  * cost of a 1 KiB echo), and released again by the sweep once it has been
- * quiet for TLS_QUIET_MS: idle connections hold none (issue 8's memory). */
-#define TLS_BUSY_MS      100u
+ * quiet for TLS_QUIET_MS: idle connections hold none (issue 8's memory),
+ * and neither do chatty ones (a message every 10 ms or more apart). */
+#define TLS_BUSY_MS      10u
 #define TLS_BUSY_RECORDS 8u
 #define TLS_QUIET_MS     1000u
 
