@@ -188,6 +188,13 @@ echo "| echo ws:// msg/s | $(cell "$wp" "$wpf") | $(cell "$np" "$npf") |"
 echo "| echo wss:// msg/s | $(cell "$wt" "$wtf") | $(cell "$nt" "$ntf") |"
 echo "| **wss:// / ws://** (target >= 0.70) | **$(ratio "$wt" "$wp")** | **$(ratio "$nt" "$np")** |"
 echo "| wss:// wsjwt / Node | $(ratio "$wt" "$nt") | 1 |"
+# The server's own side of it: CPU per echo over TLS as a multiple of plain
+# (the rate ratio is set by whichever side saturates first, usually the load
+# generator, which does the same TLS work).
+cpu_x() { [ -n "$1" ] && [ -n "$2" ] && printf "%s us / %s us = x%s" "$(jget "$2" server_us_per_op)" \
+    "$(jget "$1" server_us_per_op)" "$(ratio "$(jget "$2" server_us_per_op)" "$(jget "$1" server_us_per_op)")" ||
+    printf -- "-"; }
+echo "| server CPU per echo, wss:// / ws:// | $(cpu_x "$wpf" "$wtf") | $(cpu_x "$npf" "$ntf") |"
 # shellcheck disable=SC2046
 set -- $(best wsjwt upgrade upgrades_per_s) $(best wsjwt_tls upgrade upgrades_per_s) \
     $(best node_tls upgrade upgrades_per_s)

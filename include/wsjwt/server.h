@@ -181,6 +181,12 @@ struct wsjwt_server_config {
      * File names are copied (wsjwt_server_reload_tls reads them again). */
     const struct wsjwt_tls_cert *tls_certs;
     size_t n_tls_certs;
+    /* Client certificates (mutual TLS): a PEM file of CAs. When set, every
+     * client must present a certificate for client authentication that
+     * chains to one of them, or the TLS handshake fails (nothing reaches the
+     * upgrade). NULL: none is asked for. Copied; reloaded with the
+     * certificates. */
+    const char *tls_client_ca;
 
     wsjwt_upgrade_cb on_upgrade; /* NULL: accept every verified token */
     wsjwt_open_cb on_open;
@@ -231,7 +237,7 @@ WSJWT_API void wsjwt_server_stop(struct wsjwt_server *srv);
  * verifications in flight finish with the old set. Takes a reference. */
 WSJWT_API void wsjwt_server_set_keyset(struct wsjwt_server *srv, struct wsjwt_keyset *keys);
 
-/* Reloads the TLS certificates and keys from their files, from any thread:
+/* Reloads the TLS certificates, keys and client CAs from their files, from any thread:
  * new connections use the new ones, open connections keep theirs. On
  * failure the old ones stay and err (when errlen > 0) says why. Returns 0,
  * WSJWT_ESTATE (the server has no TLS), WSJWT_ETLS, WSJWT_ENOMEM. */

@@ -37,6 +37,7 @@ struct wsjwt__tls_ctx {
     atomic_int refs;
     int server;
     int insecure;
+    int verify_client; /* server: a client certificate is required and verified */
     BIO_METHOD *bio;
     size_t n;       /* server: one SSL_CTX per certificate; client: 1 */
     SSL_CTX *ctx[]; /* ctx[0]: the default */
@@ -44,13 +45,19 @@ struct wsjwt__tls_ctx {
 
 /* ---- the BIO ---------------------------------------------------------------- */
 
+/* A record (or several): to the sink first when nothing is queued before
+ * it, the rest to `out`. Either way all of it is taken: records are never
+ * half-written from OpenSSL's point of view. */
 static int bio_write(BIO *b, const char *data, int len)
 {
     struct wsjwt__tls *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     if (len <= 0)
         return 0;
-    if (wsjwt__outq_append(&t->out, data, (size_t)len, NULL, 0) != 0)
+    size_t took = 0;
+    if (t->sink && wsjwt__outq_size(&t->out) == 0)
+        took = t->sink(t->sink_user, (const uint8_t *)data, (size_t)len);
+    if (took < (size_t)len && wsjwt__outq_append(&t->out, data + took, (size_t)len - took, NULL, 0) != 0)
         return -1;
     return len;
 }
@@ -185,8 +192,33 @@ static int sni_select(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-int wsjwt__tls_ctx_server_new(const struct wsjwt_tls_cert *certs, size_t n, struct wsjwt__tls_ctx **out,
-                              char *err, size_t errlen)
+/* Client authentication: the CertificateRequest names the CAs of client_ca
+ * (so that a client holding several certificates picks the right one), and
+ * the handshake fails without a certificate that chains to one of them.
+ * OpenSSL checks the chain for the client purpose on a server (a
+ * certificate whose extended key usage lacks clientAuth is refused). */
+static int ctx_client_auth(SSL_CTX *ctx, const char *client_ca, char *err, size_t errlen)
+{
+    /* Resumed sessions keep the verified client identity; OpenSSL refuses
+     * to resume under SSL_VERIFY_PEER without a session id context. */
+    static const unsigned char SID_CTX[] = "wsjwt";
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
+    if (!names || SSL_CTX_load_verify_locations(ctx, client_ca, NULL) != 1) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        set_err(err, errlen, "cannot load client CA file", client_ca);
+        return 0;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    if (!SSL_CTX_set_session_id_context(ctx, SID_CTX, sizeof(SID_CTX) - 1)) {
+        set_err(err, errlen, "cannot set the session id context", NULL);
+        return 0;
+    }
+    return 1;
+}
+
+int wsjwt__tls_ctx_server_new_ca(const struct wsjwt_tls_cert *certs, size_t n, const char *client_ca,
+                                 struct wsjwt__tls_ctx **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (errlen)
@@ -199,6 +231,7 @@ int wsjwt__tls_ctx_server_new(const struct wsjwt_tls_cert *certs, size_t n, stru
     struct wsjwt__tls_ctx *c = ctx_alloc(n, 1);
     if (!c)
         return WSJWT_ENOMEM;
+    c->verify_client = client_ca != NULL;
     ERR_clear_error();
     int rc = WSJWT_ETLS;
     for (size_t i = 0; i < n; i++) {
@@ -210,6 +243,13 @@ int wsjwt__tls_ctx_server_new(const struct wsjwt_tls_cert *certs, size_t n, stru
         /* Stateless TLS 1.3 tickets resume sessions without a server-side
          * cache: no memory grows with the number of clients. */
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        /* One ticket per handshake, not OpenSSL's two (meant for clients
+         * that open parallel connections): a WebSocket client reconnects
+         * one connection at a time, and each connection gets a fresh
+         * ticket. Callgrind: 2 734 k -> 2 560 k instructions per TLS
+         * handshake and authenticated upgrade on the server, and one
+         * ticket less for the client to process. */
+        SSL_CTX_set_num_tickets(ctx, 1);
         SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
         SSL_CTX_set_tlsext_servername_callback(ctx, sni_select);
         SSL_CTX_set_tlsext_servername_arg(ctx, c);
@@ -225,6 +265,10 @@ int wsjwt__tls_ctx_server_new(const struct wsjwt_tls_cert *certs, size_t n, stru
             set_err(err, errlen, "private key does not match certificate", certs[i].cert_file);
             goto fail;
         }
+        /* Every context: SNI may switch to any of them mid-handshake, and
+         * the verification then uses the switched-to context's store. */
+        if (client_ca && !ctx_client_auth(ctx, client_ca, err, errlen))
+            goto fail;
     }
     *out = c;
     return 0;
@@ -379,6 +423,28 @@ fail:
     return WSJWT_ETLS;
 }
 
+void wsjwt__tls_set_sink(struct wsjwt__tls *t, size_t (*sink)(void *user, const uint8_t *p, size_t len),
+                         void *user)
+{
+    t->sink = sink;
+    t->sink_user = user;
+}
+
+void wsjwt__tls_keep_buffers(struct wsjwt__tls *t, int keep)
+{
+    if (!t->ssl || !t->keep_buffers == !keep)
+        return;
+    t->keep_buffers = keep != 0;
+    if (keep) {
+        SSL_clear_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+    } else {
+        SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+        /* Declines (0) while a record is partly read or written: the
+         * mode then releases them after that record. */
+        (void)SSL_free_buffers(t->ssl);
+    }
+}
+
 void wsjwt__tls_free(struct wsjwt__tls *t)
 {
     if (t->ssl)
@@ -447,13 +513,23 @@ static void clear_errors(void)
         ERR_clear_error();
 }
 
-/* A failure: remembers why and tells verification apart from the rest. */
+/* 1 when this side verifies the peer's certificate: a client unless
+ * insecure, a server that requires client certificates. */
+static int verifies_peer(const struct wsjwt__tls *t)
+{
+    return t->ctx->server ? t->ctx->verify_client : !t->ctx->insecure;
+}
+
+/* A failure: remembers why and tells verification apart from the rest (a
+ * refused certificate, or none from a client that had to present one). */
 static int tls_fail(struct wsjwt__tls *t)
 {
     t->failed = 1;
     t->err = ERR_peek_last_error();
     ERR_clear_error();
-    if (!t->ctx->server && !t->ctx->insecure && SSL_get_verify_result(t->ssl) != X509_V_OK)
+    if (verifies_peer(t) && (SSL_get_verify_result(t->ssl) != X509_V_OK ||
+                             (ERR_GET_LIB(t->err) == ERR_LIB_SSL &&
+                              ERR_GET_REASON(t->err) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)))
         return WSJWT_ETLS_VERIFY;
     return WSJWT_ETLS;
 }
@@ -481,6 +557,13 @@ int wsjwt__tls_read(struct wsjwt__tls *t, uint8_t *buf, size_t cap, size_t *n)
     *n = 0;
     if (t->failed)
         return WSJWT_ETLS;
+    /* Nothing lent and nothing buffered (no ciphertext left in OpenSSL's
+     * read buffer, no decrypted bytes): the answer is "more input", without
+     * going through SSL_read_ex, SSL_get_error and the error queue (~1 500
+     * instructions under callgrind). Callers read until WSJWT_EAGAIN, so
+     * this is one call per socket read. */
+    if (t->done && t->in_len == 0 && !SSL_has_pending(t->ssl))
+        return WSJWT_EAGAIN;
     clear_errors();
     size_t got = 0;
     if (SSL_read_ex(t->ssl, buf, cap, &got) == 1) {
@@ -525,7 +608,7 @@ const char *wsjwt__tls_error(const struct wsjwt__tls *t, char *buf, size_t size)
     if (!size)
         return buf;
     buf[0] = '\0';
-    if (t->ssl && !t->ctx->server && !t->ctx->insecure) {
+    if (t->ssl && verifies_peer(t)) {
         long v = SSL_get_verify_result(t->ssl);
         if (v != X509_V_OK) {
             snprintf(buf, size, "%s", X509_verify_cert_error_string(v));

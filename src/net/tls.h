@@ -11,9 +11,10 @@
  *
  * Memory per connection: the SSL object (measured in tests/unit/test_tls.c
  * and docs/tls.md) plus this struct; OpenSSL's record buffers are released
- * between records (SSL_MODE_RELEASE_BUFFERS), `out` is allocated only while
- * it holds bytes, `keep` only while a record is split across reads and the
- * shell stopped early. */
+ * between records (SSL_MODE_RELEASE_BUFFERS) unless the shell keeps them for
+ * a busy connection (wsjwt__tls_keep_buffers), `out` is allocated only while
+ * it holds bytes the socket did not take, `keep` only while a record is split
+ * across reads and the shell stopped early. */
 #ifndef WSJWT_NET_TLS_H
 #define WSJWT_NET_TLS_H
 
@@ -32,11 +33,19 @@ typedef struct ssl_st SSL;
  * out by a reload lives until its last connection ends. */
 struct wsjwt__tls_ctx;
 
-/* A server context from cert/key pairs (n >= 1). err gets a message naming
- * the file on failure. WSJWT_EINVAL (n == 0 or a NULL name), WSJWT_ETLS,
- * WSJWT_ENOMEM. */
-int wsjwt__tls_ctx_server_new(const struct wsjwt_tls_cert *certs, size_t n, struct wsjwt__tls_ctx **out,
-                              char *err, size_t errlen);
+/* A server context from cert/key pairs (n >= 1). With client_ca (a PEM file
+ * of CAs), every client must present a certificate for client
+ * authentication that chains to one of them, or the handshake fails; NULL:
+ * no client certificate is asked for. err gets a message naming the file on
+ * failure. WSJWT_EINVAL (n == 0 or a NULL name), WSJWT_ETLS, WSJWT_ENOMEM. */
+int wsjwt__tls_ctx_server_new_ca(const struct wsjwt_tls_cert *certs, size_t n, const char *client_ca,
+                                 struct wsjwt__tls_ctx **out, char *err, size_t errlen);
+
+static inline int wsjwt__tls_ctx_server_new(const struct wsjwt_tls_cert *certs, size_t n,
+                                            struct wsjwt__tls_ctx **out, char *err, size_t errlen)
+{
+    return wsjwt__tls_ctx_server_new_ca(certs, n, NULL, out, err, errlen);
+}
 
 /* A client context (see struct wsjwt_tls_client_opts). */
 int wsjwt__tls_ctx_client_new(const struct wsjwt_tls_client_opts *o, struct wsjwt__tls_ctx **out, char *err,
@@ -57,8 +66,12 @@ struct wsjwt__tls {
     size_t keep_len;
     struct wsjwt__outq out; /* records to send */
     unsigned long err;      /* OpenSSL's error code of the failure, for wsjwt__tls_error */
-    uint8_t done;           /* handshake complete */
-    uint8_t failed;         /* WSJWT_ETLS or WSJWT_ETLS_VERIFY was returned */
+    size_t (*sink)(void *user, const uint8_t *p, size_t len); /* see wsjwt__tls_set_sink */
+    void *sink_user;
+    uint8_t done;         /* handshake complete */
+    uint8_t failed;       /* WSJWT_ETLS or WSJWT_ETLS_VERIFY was returned */
+    uint8_t keep_buffers; /* see wsjwt__tls_keep_buffers */
+    uint8_t busy;         /* the shell's count for its keep_buffers policy */
 };
 
 /* Starts a connection on ctx (takes a reference). For a client, host is
@@ -66,6 +79,21 @@ struct wsjwt__tls {
  * literal is verified as an address and not sent as SNI); NULL for a server.
  * WSJWT_ENOMEM, WSJWT_ETLS. */
 int wsjwt__tls_init(struct wsjwt__tls *t, struct wsjwt__tls_ctx *ctx, const char *host);
+
+/* Records go to sink as OpenSSL makes them (the shell writes them to its
+ * socket at once: no copy into `out`, no allocation); sink returns the
+ * bytes it took (0..len), and what it did not take is queued in `out`, as
+ * is every record while `out` holds bytes (order). Without a sink (the
+ * default) every record is queued. sink may not call into the engine. */
+void wsjwt__tls_set_sink(struct wsjwt__tls *t, size_t (*sink)(void *user, const uint8_t *p, size_t len),
+                         void *user);
+
+/* OpenSSL's record buffers (about 17 KB each way) are released after every
+ * record by default, so that an idle connection holds none, at the price
+ * of an allocation and a free per record each way. keep = 1 keeps them (a
+ * busy connection); keep = 0 releases them now (or after the record in
+ * progress) and per record again. */
+void wsjwt__tls_keep_buffers(struct wsjwt__tls *t, int keep);
 
 /* Releases everything (safe on a zeroed or failed struct). */
 void wsjwt__tls_free(struct wsjwt__tls *t);

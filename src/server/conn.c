@@ -957,6 +957,48 @@ static void conn_read(struct wsjwt_conn *c)
 
 /* ---- TLS (the engine is in src/net/tls.c) ------------------------------------------ */
 
+/* OpenSSL's record buffers (~34 KB) are kept by a busy connection, one whose
+ * records arrive within TLS_BUSY_MS of each other TLS_BUSY_RECORDS times in
+ * a row (an allocation and a free per record each way are ~4% of the TLS
+ * cost of a 1 KiB echo), and released again by the sweep once it has been
+ * quiet for TLS_QUIET_MS: idle connections hold none (issue 8's memory),
+ * and neither do chatty ones (a message every 10 ms or more apart). */
+#define TLS_BUSY_MS      10u
+#define TLS_BUSY_RECORDS 8u
+#define TLS_QUIET_MS     1000u
+
+/* The engine's sink: records go from OpenSSL's buffer straight to the
+ * socket, with no copy into the engine's queue. What the socket does not
+ * take stays queued in the engine (tls_push arms POLLOUT for it). After a
+ * hard error the bytes are dropped: the connection is broken and closes. */
+static size_t tls_sink(void *user, const uint8_t *p, size_t len)
+{
+    struct wsjwt_conn *c = user;
+    if (c->flags & CF_BROKEN)
+        return len;
+    ssize_t w;
+    do
+        w = wsjwt__sys_send(conn_fd(c), p, len, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w >= 0)
+        return (size_t)w;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        mark_broken(c);
+        return len;
+    }
+    return 0;
+}
+
+/* Counts records that follow the previous input closely (c->stamp is the
+ * time of that input: conn_input updates it after this). */
+static void tls_note_busy(struct wsjwt_conn *c, struct wsjwt__tls *t)
+{
+    if ((uint32_t)(loop_ms(c->loop) - c->stamp) >= TLS_BUSY_MS)
+        t->busy = 0;
+    else if (++t->busy >= TLS_BUSY_RECORDS)
+        wsjwt__tls_keep_buffers(t, 1);
+}
+
 /* Sends the records the engine holds; arms POLLOUT for the rest. -1 when
  * the connection broke. */
 static int tls_push(struct wsjwt_conn *c)
@@ -1084,6 +1126,8 @@ static void tls_process(struct wsjwt_conn *c)
             tls_fail(c, rc);
             break;
         }
+        if (!t->keep_buffers && c->state == CONN_OPEN)
+            tls_note_busy(c, t);
         conn_input(c, buf, pre + got);
         if (c->state == CONN_DEAD || c->state == CONN_DRAINING || (c->flags & CF_BROKEN))
             break;
@@ -1128,10 +1172,12 @@ static void tls_teardown(struct wsjwt_conn *c)
     }
     if (!(c->flags & CF_BROKEN) && t->done && !t->failed) {
         /* RFC 8446 6.1: close_notify before closing, best effort (one
-         * non-blocking send). */
+         * non-blocking send: the sink's, or this one behind queued
+         * records). */
         wsjwt__tls_close_notify(t);
-        (void)wsjwt__sys_send(conn_fd(c), t->out.data + t->out.off, wsjwt__tls_out_size(t),
-                              MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (wsjwt__tls_out_size(t))
+            (void)wsjwt__sys_send(conn_fd(c), t->out.data + t->out.off, wsjwt__tls_out_size(t),
+                                  MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     wsjwt__tls_free(t);
 }
@@ -1186,6 +1232,7 @@ void wsjwt__conn_accept(struct wsjwt__loop *l, int fd)
             c = NULL;
         } else {
             c->flags |= CF_TLS;
+            wsjwt__tls_set_sink(conn_tls(c), tls_sink, c);
         }
     }
     if (!c || uv_poll_init(&l->uv, &c->poll, fd) != 0) {
@@ -1260,6 +1307,10 @@ static void sweep_one(struct wsjwt_conn *c, void *arg)
     if (sw->force) {
         wsjwt__conn_teardown(c);
         return;
+    }
+    if ((c->flags & CF_TLS) && conn_tls(c)->keep_buffers && elapsed(sw->now, c->stamp, TLS_QUIET_MS)) {
+        conn_tls(c)->busy = 0;
+        wsjwt__tls_keep_buffers(conn_tls(c), 0); /* quiet again: see TLS_BUSY_MS */
     }
     switch (c->state) {
     case CONN_HANDSHAKE:

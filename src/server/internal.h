@@ -210,6 +210,7 @@ struct wsjwt_server {
     struct wsjwt__tls_ctx *tls;
     uv_mutex_t tls_mu;
     struct wsjwt_tls_cert *tls_certs;
+    char *tls_client_ca;
     uint32_t tick_ms;
     int port;
     int started;

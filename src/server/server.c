@@ -320,6 +320,13 @@ static int copy_config(struct wsjwt_server *srv, const struct wsjwt_server_confi
         }
     }
     c->tls_certs = srv->tls_certs;
+    if (c->tls_client_ca) {
+        if (!c->n_tls_certs)
+            return WSJWT_EINVAL; /* client certificates without TLS */
+        if (!(srv->tls_client_ca = strdup(c->tls_client_ca)))
+            return WSJWT_ENOMEM;
+    }
+    c->tls_client_ca = srv->tls_client_ca;
 
     wsjwt__http_token_config_init(&srv->tokcfg);
     srv->tokcfg.header = (c->token_sources & WSJWT_TOKEN_FROM_HEADER) ? srv->token_header : NULL;
@@ -383,7 +390,8 @@ int wsjwt_server_new(const struct wsjwt_server_config *cfg, struct wsjwt_server 
             rc = WSJWT_EIO;
             goto fail;
         }
-        rc = wsjwt__tls_ctx_server_new(srv->tls_certs, srv->cfg.n_tls_certs, &srv->tls, err, sizeof(err));
+        rc = wsjwt__tls_ctx_server_new_ca(srv->tls_certs, srv->cfg.n_tls_certs, srv->tls_client_ca, &srv->tls,
+                                          err, sizeof(err));
         if (rc != 0) {
             uv_mutex_destroy(&srv->tls_mu);
             wsjwt__log(srv, WSJWT_LOG_ERROR, "tls_error", "msg=\"%s\"", err);
@@ -491,7 +499,8 @@ int wsjwt_server_reload_tls(struct wsjwt_server *srv, char *err, size_t errlen)
     /* Built outside the lock: reading files and keys takes milliseconds,
      * and accepts on every loop take this lock. */
     struct wsjwt__tls_ctx *ctx = NULL;
-    int rc = wsjwt__tls_ctx_server_new(srv->tls_certs, srv->cfg.n_tls_certs, &ctx, err, errlen);
+    int rc = wsjwt__tls_ctx_server_new_ca(srv->tls_certs, srv->cfg.n_tls_certs, srv->tls_client_ca, &ctx, err,
+                                          errlen);
     if (rc != 0)
         return rc;
     uv_mutex_lock(&srv->tls_mu);
@@ -575,6 +584,7 @@ void wsjwt_server_free(struct wsjwt_server *srv)
         }
         free(srv->tls_certs);
     }
+    free(srv->tls_client_ca);
     free(srv->host);
     free(srv->token_header);
     free(srv->token_query);

@@ -119,6 +119,11 @@ export function upgradeRequest(port, headers = {}, { method = 'GET', path = '/',
 export async function rawConnect(port) {
   const sock = net.connect(port, '127.0.0.1');
   await once(sock, 'connect');
+  return rawAttach(sock);
+}
+
+// The same over a socket already open (a TLS socket, say).
+export function rawAttach(sock) {
   const raw = { sock, buf: Buffer.alloc(0), ended: false, waiters: [] };
   const wake = () => { for (const w of raw.waiters.splice(0)) w(); };
   sock.on('data', (d) => { raw.buf = Buffer.concat([raw.buf, d]); wake(); });

@@ -7,8 +7,10 @@
 // failures reported as such (expired, wrong name, unknown CA) with exit 1 and
 // the reason; --insecure; SNI; SIGHUP swapping the certificate while an old
 // connection keeps echoing; plaintext to the TLS port and TLS to a plain
-// port failing cleanly while other clients are served; the handshake
-// timeout; a burst of handshakes beyond the per-turn budget.
+// port failing cleanly while other clients are served; client certificates
+// required by --tls-client-ca (from that CA: accepted; none, another CA's,
+// a server-only one: refused); a chain file; the handshake timeout; a burst
+// of handshakes beyond the per-turn budget.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -18,7 +20,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { WebSocket, BIN, SECRET, startServer, token, connect, nextMessage, closed, waitFor, rawConnect, rawWait } from './lib.mjs';
+import {
+  WebSocket, BIN, SECRET, startServer, token, connect, nextMessage, closed, waitFor, rawConnect, rawWait, upgradeRequest,
+} from './lib.mjs';
 
 let dir;
 const f = (name) => path.join(dir, name);
@@ -57,7 +61,27 @@ before(() => {
   leaf('expired', 'localhost', 'DNS:localhost,IP:127.0.0.1', { start: '20200101000000Z', end: '20200102000000Z' });
   leaf('b', 'b.test', 'DNS:b.test');
   leaf('client', 'alice-device', 'DNS:alice-device', { usage: 'clientAuth' });
+  // Another CA, unknown to the server, with a client certificate of its own.
+  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'other-ca.key',
+    '-out', 'other-ca.pem', '-days', '2', '-subj', '/CN=another CA');
+  signed('stranger', 'stranger', 'other-ca', 'subjectAltName=DNS:stranger\nextendedKeyUsage=clientAuth\n');
+  // An intermediate CA under ours, and a localhost leaf it signed: served as
+  // a chain file (leaf then intermediate), as Let's Encrypt's fullchain.pem.
+  signed('inter', 'wsjwt test intermediate', 'ca',
+    'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  signed('chained', 'localhost', 'inter', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  fs.writeFileSync(f('fullchain.pem'), Buffer.concat([fs.readFileSync(f('chained.pem')), fs.readFileSync(f('inter.pem'))]));
 });
+
+// A certificate for `cn` signed by the CA `issuer` (its .pem and .key) with
+// the given X.509v3 extensions, valid for a day.
+function signed(name, cn, issuer, ext) {
+  ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`,
+    '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
+  fs.writeFileSync(f(`${name}.ext`), ext);
+  ossl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-CAcreateserial',
+    '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`);
+}
 
 after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
@@ -287,6 +311,117 @@ test('client certificates: wsjwt connect --tls-cert/--tls-key presents one to a 
   } finally {
     wss.close();
     server.close();
+  }
+});
+
+test('serve --tls-client-ca: a client certificate from that CA is required (Node ws and wsjwt connect)', async () => {
+  const srv = await startServer([...tlsArgs('good'), '--tls-client-ca', f('ca.pem'), '--log-level', 'debug']);
+  const url = `wss://localhost:${srv.port}/`;
+  const key = (n) => ({ cert: fs.readFileSync(f(`${n}.pem`)), key: fs.readFileSync(f(`${n}.key`)) });
+  try {
+    // Node ws with a client certificate from the CA: the token header is
+    // still checked, and the connection echoes.
+    const ws = await connect(url, { headers: { token: token() }, ca: ca(), ...key('client') });
+    ws.send('mutual');
+    assert.equal((await nextMessage(ws)).data.toString(), 'mutual');
+    ws.close(1000);
+    await closed(ws);
+    await assert.rejects(connect(url, { ca: ca(), ...key('client') }), (e) => e.status === 401);
+    // Refused in the handshake: no certificate; one from another CA; one from
+    // our CA that is not for client authentication (serverAuth only).
+    await assert.rejects(connect(url, { headers: { token: token() }, ca: ca() }), /certificate required/);
+    await assert.rejects(connect(url, { headers: { token: token() }, ca: ca(), ...key('stranger') }), /unknown ca/);
+    await assert.rejects(connect(url, { headers: { token: token() }, ca: ca(), ...key('good') }), /unsupported certificate/);
+
+    // Our client: the same three answers.
+    let r = await runConnect(url, ['--ca', f('ca.pem'), '--tls-cert', f('client.pem'), '--tls-key', f('client.key'), '-x', 'one']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, 'one\n');
+    r = await runConnect(url, ['--ca', f('ca.pem'), '-x', 'none']);
+    assert.equal(r.code, 1, r.err);
+    assert.equal(r.out, '');
+    assert.match(r.err, /certificate required/);
+    r = await runConnect(url, ['--ca', f('ca.pem'), '--tls-cert', f('stranger.pem'), '--tls-key', f('stranger.key'), '-x', 'x']);
+    assert.equal(r.code, 1, r.err);
+    assert.equal(r.out, '');
+    assert.match(r.err, /unknown ca/);
+
+    // The server says why, as a verification failure; the refused clients
+    // never reached the upgrade (2 Node + 1 wsjwt accepted, 1 refused 401).
+    const log = srv.stderr();
+    assert.match(log, /event=tls_error .*error=ETLS_VERIFY reason="peer did not return a certificate"/);
+    assert.match(log, /event=tls_error .*error=ETLS_VERIFY reason="unable to get local issuer certificate"/);
+    assert.match(log, /event=tls_error .*error=ETLS_VERIFY reason="unsuitable certificate purpose"/);
+    await srv.stop();
+    assert.match(srv.stderr(), /event=stopped .*upgraded=2 refused=1 /);
+  } finally {
+    await srv.stop();
+  }
+  // Without --tls-client-ca no certificate is asked for: one offered is ignored.
+  const plain = await startServer(tlsArgs('good'));
+  try {
+    const ws = await connect(`wss://localhost:${plain.port}/`, { headers: { token: token() }, ca: ca(), ...key('stranger') });
+    ws.send('not asked');
+    assert.equal((await nextMessage(ws)).data.toString(), 'not asked');
+    ws.terminate();
+  } finally {
+    await plain.stop();
+  }
+  await assert.rejects(startServer(['--tls-client-ca', f('ca.pem')]), /needs --tls-cert/);
+  await assert.rejects(startServer([...tlsArgs('good'), '--tls-client-ca', f('nope.pem')]), /nope\.pem/);
+});
+
+test('a chain file (leaf, then intermediate) verifies against the root alone; the log says tls=1', async () => {
+  const srv = await startServer(['--tls-cert', f('fullchain.pem'), '--tls-key', f('chained.key'), '--log-level', 'debug']);
+  try {
+    const ws = await connect(`wss://localhost:${srv.port}/`, { headers: { token: token() }, ca: ca() });
+    ws.send('chained');
+    assert.equal((await nextMessage(ws)).data.toString(), 'chained');
+    ws.terminate();
+    const r = await runConnect(`wss://localhost:${srv.port}/`, ['--ca', f('ca.pem'), '-x', 'ours']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, 'ours\n');
+    // The connection's log lines know it is secure, with what was agreed.
+    await waitFor(() => /event=open .*tls=1/.test(srv.stderr()));
+    assert.match(srv.stderr(), /event=tls_handshake .*version=TLSv1\.3 cipher=TLS_AES_128_GCM_SHA256/);
+  } finally {
+    await srv.stop();
+  }
+});
+
+// A raw TLS connection that upgrades with a token; resolves with the
+// session tickets it received before the 101 and whether it resumed.
+function tlsUpgrade(port, session) {
+  return new Promise((resolve, reject) => {
+    const tickets = [];
+    const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: ca(), session });
+    s.on('session', (t) => tickets.push(t));
+    s.on('secureConnect', () => s.write(upgradeRequest(port, { token: token() })));
+    let head = '';
+    s.on('data', (d) => {
+      head += d.toString('latin1');
+      if (head.includes('\r\n\r\n')) {
+        resolve({ status: head.split(' ')[1], tickets, reused: s.isSessionReused() });
+        s.destroy();
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
+test('TLS 1.3 resumption: one session ticket per connection, and it resumes the next one', async () => {
+  const srv = await startServer(tlsArgs('good'));
+  try {
+    const first = await tlsUpgrade(srv.port);
+    assert.equal(first.status, '101');
+    assert.equal(first.reused, false);
+    assert.equal(first.tickets.length, 1);
+    const again = await tlsUpgrade(srv.port, first.tickets[0]);
+    assert.equal(again.status, '101');
+    assert.equal(again.reused, true);
+    assert.equal(again.tickets.length, 1, 'a resumed connection gets a fresh ticket');
+  } finally {
+    await srv.stop();
   }
 });
 

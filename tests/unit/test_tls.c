@@ -3,8 +3,9 @@
  * failures (unknown CA, wrong name, expired) reported as WSJWT_ETLS_VERIFY
  * with their reason; --insecure; SNI choosing among certificates; TLS 1.1
  * and plaintext refused; ALPN; close_notify; stashing input across reuse of
- * the caller's buffer; and the memory one idle connection keeps (counted
- * with OpenSSL's allocator hooks).
+ * the caller's buffer; the memory one idle connection keeps (counted with
+ * OpenSSL's allocator hooks) and the record buffers kept on request; client
+ * certificates required by the server (tls_client_ca); the sink's order.
  *
  * Certificates are made here with OpenSSL's API (a CA, leaves signed by it)
  * and written as PEM files under a temporary directory. */
@@ -26,6 +27,7 @@
 #include <openssl/x509v3.h>
 
 #include <wsjwt/error.h>
+#include <wsjwt/server.h>
 
 #include "net/tls.h"
 
@@ -80,7 +82,7 @@ static void *cnt_realloc(void *p, size_t n, const char *f, int l)
 static char dir[64];
 static char ca_pem[128], ca2_pem[128];
 static char good_crt[128], good_key[128], wrong_crt[128], wrong_key[128], exp_crt[128], exp_key[128];
-static char b_crt[128], b_key[128];
+static char b_crt[128], b_key[128], other_crt[128], other_key[128];
 
 struct ca {
     EVP_PKEY *key;
@@ -164,6 +166,8 @@ static int setup_certs(void **state)
     P(exp_key, "exp.key");
     P(b_crt, "b.crt");
     P(b_key, "b.key");
+    P(other_crt, "other.crt");
+    P(other_key, "other.key");
 #undef P
     struct ca ca = {EVP_EC_gen("P-256"), NULL}, ca2 = {EVP_EC_gen("P-256"), NULL};
     ca.crt = make_cert(ca.key, "wsjwt test CA", NULL, NULL, -60, 86400);
@@ -174,6 +178,7 @@ static int setup_certs(void **state)
     make_leaf(&ca, "elsewhere", "DNS:elsewhere.example", -60, 86400, wrong_crt, wrong_key);
     make_leaf(&ca, "localhost", "DNS:localhost,IP:127.0.0.1", -86400 * 2, -86400, exp_crt, exp_key);
     make_leaf(&ca, "b.test", "DNS:b.test,DNS:*.b.test", -60, 86400, b_crt, b_key);
+    make_leaf(&ca2, "stranger", "DNS:stranger", -60, 86400, other_crt, other_key);
     X509_free(ca.crt);
     X509_free(ca2.crt);
     EVP_PKEY_free(ca.key);
@@ -184,8 +189,8 @@ static int setup_certs(void **state)
 static int teardown_certs(void **state)
 {
     (void)state;
-    const char *files[] = {ca_pem,    ca2_pem, good_crt, good_key, wrong_crt,
-                           wrong_key, exp_crt, exp_key,  b_crt,    b_key};
+    const char *files[] = {ca_pem,  ca2_pem, good_crt, good_key, wrong_crt, wrong_key,
+                           exp_crt, exp_key, b_crt,    b_key,    other_crt, other_key};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
         unlink(files[i]);
     rmdir(dir);
@@ -584,6 +589,207 @@ static void test_idle_memory(void **state)
     wsjwt__tls_ctx_unref(cctx);
 }
 
+/* A server that requires client certificates from ca.pem: one from that CA
+ * is accepted, none and one from another CA are verification failures on
+ * the server with their reason. */
+static void test_client_certificates(void **state)
+{
+    (void)state;
+    struct wsjwt_tls_cert pair = {good_crt, good_key};
+    struct wsjwt__tls_ctx *sctx = NULL;
+    char err[256];
+    assert_int_equal(wsjwt__tls_ctx_server_new_ca(&pair, 1, ca_pem, &sctx, err, sizeof(err)), 0);
+    const struct {
+        const char *crt, *key;
+        int rc;
+        const char *why;
+    } cases[] = {
+        {good_crt, good_key, 0, NULL},
+        {NULL, NULL, WSJWT_ETLS_VERIFY, "peer did not return a certificate"},
+        {other_crt, other_key, WSJWT_ETLS_VERIFY, "unable to get local issuer certificate"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wsjwt_tls_client_opts o = {ca_pem, 0, cases[i].crt, cases[i].key};
+        struct wsjwt__tls_ctx *cctx = NULL;
+        assert_int_equal(wsjwt__tls_ctx_client_new(&o, &cctx, err, sizeof(err)), 0);
+        wsjwt__tls_ctx_ref(sctx);
+        struct side *s = side_new(sctx, NULL);
+        struct side *c = side_new(cctx, "localhost");
+        handshake(c, s, 0);
+        assert_int_equal(s->rc, cases[i].rc);
+        if (cases[i].why) {
+            assert_string_equal(wsjwt__tls_error(&s->t, err, sizeof(err)), cases[i].why);
+        } else {
+            assert_true(s->t.done);
+            X509 *peer = SSL_get0_peer_certificate(s->t.ssl);
+            assert_non_null(peer);
+        }
+        side_free(c);
+        side_free(s);
+    }
+    wsjwt__tls_ctx_unref(sctx);
+    assert_int_equal(wsjwt__tls_ctx_server_new_ca(&pair, 1, b_key, &sctx, err, sizeof(err)), WSJWT_ETLS);
+    assert_null(sctx);
+    assert_non_null(strstr(err, "cannot load client CA file"));
+}
+
+/* Counts the NewSessionTicket messages a client receives. */
+static void count_tickets(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+                          void *arg)
+{
+    (void)version;
+    (void)ssl;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const uint8_t *)buf)[0] == SSL3_MT_NEWSESSION_TICKET)
+        ++*(int *)arg;
+}
+
+/* One session ticket per handshake (resumption with it is checked with
+ * Node's tls in tests/integration/tls.test.mjs). */
+static void test_one_ticket(void **state)
+{
+    (void)state;
+    struct side *s = side_new(server_ctx(good_crt, good_key), NULL);
+    struct side *c = side_new(client_ctx(ca_pem, 0), "localhost");
+    int tickets = 0;
+    SSL_set_msg_callback(c->t.ssl, count_tickets);
+    SSL_set_msg_callback_arg(c->t.ssl, &tickets);
+    handshake(c, s, 0);
+    assert_true(c->t.done && s->t.done);
+    /* Tickets are read with the first application data after them. */
+    assert_int_equal(wsjwt__tls_write(&s->t, "x", 1), 0);
+    transfer(s, c, 0);
+    assert_int_equal(c->plain_len, 1);
+    assert_int_equal(tickets, 1);
+    side_free(c);
+    side_free(s);
+}
+
+/* The server configuration: tls_client_ca needs certificates; a CA file
+ * that does not load stops wsjwt_server_new; a good one starts it. */
+static void test_server_config_client_ca(void **state)
+{
+    (void)state;
+    struct wsjwt_server_config cfg;
+    struct wsjwt_server *srv = NULL;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = "127.0.0.1";
+    cfg.threads = 1;
+    cfg.insecure_no_auth = 1;
+    cfg.log_level = WSJWT_LOG_OFF;
+    cfg.tls_client_ca = ca_pem;
+    assert_int_equal(wsjwt_server_new(&cfg, &srv), WSJWT_EINVAL);
+    assert_null(srv);
+    struct wsjwt_tls_cert pair = {good_crt, good_key};
+    cfg.tls_certs = &pair;
+    cfg.n_tls_certs = 1;
+    cfg.tls_client_ca = b_key;
+    assert_int_equal(wsjwt_server_new(&cfg, &srv), WSJWT_ETLS);
+    assert_null(srv);
+    cfg.tls_client_ca = ca_pem;
+    assert_int_equal(wsjwt_server_new(&cfg, &srv), 0);
+    char err[256];
+    assert_int_equal(wsjwt_server_reload_tls(srv, err, sizeof(err)), 0);
+    wsjwt_server_free(srv);
+}
+
+/* The sink takes what its budget allows; the rest is queued, and every
+ * later record is queued behind it (order) until the queue is empty. */
+static uint8_t sunk[1 << 16];
+static size_t sunk_len, sink_budget, sink_calls;
+
+static size_t test_sink(void *user, const uint8_t *p, size_t len)
+{
+    (void)user;
+    sink_calls++;
+    size_t n = len < sink_budget ? len : sink_budget;
+    assert_true(sunk_len + n <= sizeof(sunk));
+    memcpy(sunk + sunk_len, p, n);
+    sunk_len += n;
+    sink_budget -= n;
+    return n;
+}
+
+static void test_sink_order(void **state)
+{
+    (void)state;
+    struct side *s = side_new(server_ctx(good_crt, good_key), NULL);
+    struct side *c = side_new(client_ctx(ca_pem, 0), "localhost");
+    handshake(c, s, 0);
+    assert_true(s->t.done && c->t.done);
+    wsjwt__tls_set_sink(&s->t, test_sink, NULL);
+    sunk_len = sink_calls = 0;
+    sink_budget = 100;
+    assert_int_equal(wsjwt__tls_write(&s->t, "first message ", 14), 0);
+    assert_int_equal(sink_calls, 1);
+    assert_int_equal(sunk_len, 14 + 22); /* one record: 5 header, 1 type, 16 tag */
+    assert_int_equal(wsjwt__tls_out_size(&s->t), 0);
+    static uint8_t big[3000];
+    memset(big, 'x', sizeof(big));
+    assert_int_equal(wsjwt__tls_write(&s->t, big, sizeof(big)), 0); /* over the budget left */
+    assert_int_equal(sink_calls, 2);
+    assert_int_equal(sunk_len, 100);
+    size_t queued = wsjwt__tls_out_size(&s->t);
+    assert_int_equal(queued, 3000 + 22 - 64);
+    sink_budget = sizeof(sunk);
+    assert_int_equal(wsjwt__tls_write(&s->t, "last", 4), 0);
+    assert_int_equal(sink_calls, 2); /* not offered: bytes before it wait */
+    assert_int_equal(wsjwt__tls_out_size(&s->t), queued + 4 + 22);
+    /* What the peer receives: the sink's bytes, then the queue's. */
+    assert_int_equal(wsjwt__tls_feed(&c->t, sunk, sunk_len), 0);
+    advance(c);
+    assert_int_equal(wsjwt__tls_stash(&c->t), 0);
+    transfer(s, c, 0);
+    assert_int_equal(c->rc, 0);
+    assert_int_equal(c->plain_len, 14 + sizeof(big) + 4);
+    assert_memory_equal(c->plain, "first message ", 14);
+    assert_memory_equal(c->plain + 14, big, sizeof(big));
+    assert_memory_equal(c->plain + 14 + sizeof(big), "last", 4);
+    /* The queue is empty again: the next record goes to the sink whole. */
+    sunk_len = 0;
+    assert_int_equal(wsjwt__tls_write(&s->t, "again", 5), 0);
+    assert_int_equal(sink_calls, 3);
+    assert_int_equal(sunk_len, 5 + 22);
+    assert_int_equal(wsjwt__tls_out_size(&s->t), 0);
+    side_free(c);
+    side_free(s);
+}
+
+/* Record buffers: released after each record by default; kept on request
+ * (about 34 KB more while kept), released again on request. */
+static void test_keep_buffers(void **state)
+{
+    (void)state;
+    struct side *s = side_new(server_ctx(good_crt, good_key), NULL);
+    struct side *c = side_new(client_ctx(ca_pem, 0), "localhost");
+    handshake(c, s, 0);
+    assert_true(s->t.done && c->t.done);
+    /* One echo each way, then count what the server holds. */
+    const struct {
+        int keep;
+        long long min, max;
+    } steps[] = {{0, -1024, 1024}, {1, 30 * 1024, 40 * 1024}, {0, -1024, 1024}};
+    long long base = 0;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        wsjwt__tls_keep_buffers(&s->t, steps[i].keep);
+        assert_int_equal(wsjwt__tls_write(&c->t, "ping", 4), 0);
+        transfer(c, s, 0);
+        assert_int_equal(wsjwt__tls_write(&s->t, "pong", 4), 0);
+        transfer(s, c, 0);
+        assert_int_equal(s->rc, 0);
+        assert_int_equal(c->rc, 0);
+        long long held = live_bytes;
+        if (i == 0)
+            base = held;
+        print_message("keep_buffers(%d): %+lld bytes\n", steps[i].keep, held - base);
+        assert_true(held - base >= steps[i].min && held - base <= steps[i].max);
+    }
+    assert_int_equal(s->plain_len, 12);
+    assert_int_equal(c->plain_len, 12);
+    side_free(c);
+    side_free(s);
+}
+
 int main(void)
 {
     /* Before OpenSSL allocates anything. */
@@ -605,6 +811,11 @@ int main(void)
         cmocka_unit_test(test_alpn_h2_only_refused),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_idle_memory),
+        cmocka_unit_test(test_client_certificates),
+        cmocka_unit_test(test_server_config_client_ca),
+        cmocka_unit_test(test_one_ticket),
+        cmocka_unit_test(test_sink_order),
+        cmocka_unit_test(test_keep_buffers),
     };
     return cmocka_run_group_tests(tests, setup_certs, teardown_certs);
 }

@@ -58,7 +58,9 @@ static void help(FILE *out)
           "TLS (wss://; see docs/tls.md):\n"
           "  --tls-cert FILE         certificate chain (PEM, leaf first); with --tls-key, serves TLS only\n"
           "  --tls-key FILE          its private key (PEM). Repeat the pair for more names: the first\n"
-          "                          is the default, SNI picks another whose certificate names the host\n\n",
+          "                          is the default, SNI picks another whose certificate names the host\n"
+          "  --tls-client-ca FILE    require a client certificate issued by a CA in FILE (PEM): the\n"
+          "                          handshake fails without one (mutual TLS)\n\n",
           out);
     keyopts_help(out);
     fputc('\n', out);
@@ -403,6 +405,8 @@ int cmd_serve(int argc, char **argv)
                 return EXIT_USAGE;
             }
             certs[n_keys++].key_file = v;
+        } else if (VALUE("--tls-client-ca")) {
+            cfg.tls_client_ca = v;
         } else if (VALUE("--log-level")) {
             static const char *names[] = {"error", "warn", "info", "debug", "off"};
             static const enum wsjwt_log_level levels[] = {WSJWT_LOG_ERROR, WSJWT_LOG_WARN, WSJWT_LOG_INFO,
@@ -431,6 +435,10 @@ int cmd_serve(int argc, char **argv)
     if (n_certs != n_keys) {
         fprintf(stderr, CMD ": --tls-cert and --tls-key come in pairs (%zu certificates, %zu keys)\n",
                 n_certs, n_keys);
+        return EXIT_USAGE;
+    }
+    if (cfg.tls_client_ca && n_certs == 0) {
+        fprintf(stderr, CMD ": --tls-client-ca needs --tls-cert and --tls-key\n");
         return EXIT_USAGE;
     }
     cfg.tls_certs = certs;
