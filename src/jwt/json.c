@@ -265,7 +265,7 @@ struct ustream {
 
 static int uget(struct ustream *u)
 {
-    unsigned cp, lo;
+    unsigned cp = 0, lo = 0; /* set by hex4: escapes were validated when parsed */
     uint8_t c;
     if (u->ibuf < u->nbuf)
         return u->buf[u->ibuf++];

@@ -313,7 +313,7 @@ fail:
 int wsjwt_jwt_verify(const struct wsjwt_policy *policy, const struct wsjwt_keyset *keys, const char *token,
                      size_t len, int64_t now, struct wsjwt_jwt **out, struct wsjwt_jwt_error *err)
 {
-    size_t hlen, plen, slen, sig_len = 0;
+    size_t hlen = 0, plen = 0, slen = 0, sig_len = 0;
     uint8_t sig[WSJWT__MAX_SIG];
     struct wsjwt_jwt *jwt = NULL;
     const struct wsjwt__jmember *v;
@@ -504,7 +504,7 @@ int wsjwt_jwt_header_string(const struct wsjwt_jwt *jwt, const char *name, const
 
 int wsjwt_jwt_decode_unverified(const char *token, size_t len, char **header_json, char **payload_json)
 {
-    size_t hlen, plen;
+    size_t hlen = 0, plen = 0;
     struct wsjwt_jwt *jwt = NULL;
     int rc;
     if (!token)
