@@ -804,13 +804,95 @@ static void on_close_frame(struct wsjwt_conn *c, const struct wsjwt__ws_event *e
     poll_update(c);
 }
 
-/* Decodes frames from buf/len; returns the bytes consumed. */
-static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
+/* Reads at most room bytes of input into at. Returns the bytes read, 0 when
+ * none have arrived, -1 when the peer closed TCP or the socket failed (the
+ * connection is then marked broken: on_close gets 1006 unless a close was
+ * exchanged; we do not serve half-open WebSockets). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline ssize_t
+sock_read(struct wsjwt_conn *c, uint8_t *at, size_t room)
+{
+    ssize_t n;
+    do
+        n = wsjwt__sys_read(conn_fd(c), at, room);
+    while (n < 0 && errno == EINTR);
+    if (n > 0)
+        return n;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+        mark_broken(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* What conn_frames did: the bytes it consumed, and the input's length, which
+ * grows when it read more in place (returned in two registers). */
+struct frames_done {
+    size_t used, len;
+};
+
+/* A single-frame message whose first chunk *ev ends the input (buf, *len
+ * bytes), when that input came straight from the socket into the loop's
+ * receive buffer and the message's remainder fits after it: the remainder is
+ * read straight after it, so that the message is delivered in place like one
+ * that arrived whole, where it used to be copied into the connection's
+ * message buffer (issue 8, scenario c: 4 messages of 64 KiB in flight are 56
+ * bytes more than a 256 KiB read, and every fourth was copied whole). The
+ * decoder sees ordinary chunks, so every check (caps, UTF-8 of text, the
+ * fail-fast point) is the same. Returns 1 when delivered, -1 when the
+ * connection failed or broke, 0 when nothing more has arrived or it does not
+ * fit: *ev then covers the whole prefix, for the caller to copy as before.
+ * Out of line (PMD_COLD) so that the per-message path keeps its registers. */
+PMD_COLD static int frame_in_place(struct wsjwt_conn *c, uint8_t *buf, size_t *len, size_t *off,
+                                   struct wsjwt__ws_event *ev)
+{
+    struct wsjwt__loop *l = c->loop;
+    uint8_t *start = ev->data, flags = ev->flags, *end = l->rbuf + l->rbuf_size;
+    size_t have = ev->len;
+    int binary = ev->opcode == WSJWT__WS_BINARY;
+    /* TLS input is decrypted into the same buffer: not from the socket. A
+     * deferred connection's kept input is in its own buffer. */
+    uintptr_t at = (uintptr_t)(buf + *len);
+    if ((c->flags & CF_TLS) || (uintptr_t)buf < (uintptr_t)l->rbuf || at > (uintptr_t)end ||
+        c->u.ws.remaining > (uintptr_t)end - at)
+        return 0;
+    for (;;) {
+        ssize_t n = sock_read(c, buf + *len, (size_t)(end - (buf + *len)));
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        *len += (size_t)n;
+        size_t used = 0;
+        int rc = wsjwt__ws_decode(&c->u.ws, buf + *off, *len - *off, &used, ev);
+        *off += used;
+        if (rc == WSJWT_EAGAIN)
+            break; /* not reached: the decoder is inside the payload and has bytes */
+        if (rc < 0) {
+            conn_fail(c, rc);
+            return -1;
+        }
+        have += ev->len;
+        if (ev->flags & WSJWT__WS_MSG_LAST) {
+            deliver(c, start, have, binary);
+            return 1;
+        }
+    }
+    ev->data = start;
+    ev->len = have;
+    ev->flags = flags;
+    return 0;
+}
+
+/* Decodes frames from buf/len (see frames_done). */
+static struct frames_done conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
 {
     size_t off = 0;
     while (off < len) {
         if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
-            return len;
+            return (struct frames_done){len, len};
         struct wsjwt__ws_event ev;
         size_t used = 0;
         int rc = wsjwt__ws_decode(&c->u.ws, buf + off, len - off, &used, &ev);
@@ -819,7 +901,7 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
             break;
         if (rc < 0) {
             conn_fail(c, rc);
-            return len;
+            return (struct frames_done){len, len};
         }
         switch (ev.opcode) {
         case WSJWT__WS_TEXT:
@@ -836,8 +918,20 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
                 (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) {
                 /* Compressed, whole in the buffer: inflated from in place. */
                 if (pmd_deliver(c, ev.data, ev.len, binary) != 0)
-                    return len;
+                    return (struct frames_done){len, len};
                 break;
+            }
+            if ((ev.flags & (WSJWT__WS_MSG_FIRST | WSJWT__WS_COMPRESSED)) == WSJWT__WS_MSG_FIRST &&
+                c->u.ws.frame_fin && ev.data + ev.len == buf + len) {
+                /* Copies: len and off stay in registers on the per-message path. */
+                size_t nlen = len, noff = off;
+                int r = frame_in_place(c, buf, &nlen, &noff, &ev);
+                len = nlen;
+                off = noff;
+                if (r < 0)
+                    return (struct frames_done){len, len};
+                if (r > 0)
+                    break;
             }
             struct wsjwt__conn_io *io = io_get(c);
             /* The frame's whole length is known (the decoder checked it
@@ -850,7 +944,7 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
                 io = NULL;
             if (!io || wsjwt__outq_append(&io->msg, ev.data, ev.len, NULL, 0) != 0) {
                 conn_fail(c, WSJWT_ENOMEM);
-                return len;
+                return (struct frames_done){len, len};
             }
             if (ev.flags & WSJWT__WS_MSG_LAST) {
                 /* Detach first: the callback may close the connection,
@@ -864,7 +958,7 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
                     deliver(c, m.data + m.off, wsjwt__outq_size(&m), binary);
                 wsjwt__outq_free(&m);
                 if (failed)
-                    return len;
+                    return (struct frames_done){len, len};
             }
             break;
         }
@@ -889,7 +983,7 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
             break;
         }
     }
-    return off;
+    return (struct frames_done){off, len};
 }
 
 /* ---- the readable event ----------------------------------------------------------------- */
@@ -912,9 +1006,11 @@ conn_input(struct wsjwt_conn *c, uint8_t *buf, size_t len)
     }
     if (c->state == CONN_HANDSHAKE)
         used = conn_handshake(c, buf, len);
-    if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
-        used += conn_frames(c, buf + used, len - used);
-    else if (c->state != CONN_DEFERRED && c->state != CONN_HANDSHAKE)
+    if (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
+        struct frames_done r = conn_frames(c, buf + used, len - used);
+        len = used + r.len; /* more may have been read in place */
+        used += r.used;
+    } else if (c->state != CONN_DEFERRED && c->state != CONN_HANDSHAKE)
         used = len;
     if (c->state != CONN_DEAD && (used < len || (c->io && c->io->in)))
         conn_keep(c, buf + used, len - used);
@@ -937,22 +1033,9 @@ static void conn_read(struct wsjwt_conn *c)
     }
     if (pre)
         memcpy(buf, c->io->in, pre);
-    ssize_t n;
-    do
-        n = wsjwt__sys_read(conn_fd(c), buf + pre, WSJWT__READ_SIZE);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            mark_broken(c);
-        return;
-    }
-    if (n == 0) {
-        /* The peer closed TCP (or half-closed it: we do not serve half-open
-         * WebSockets). on_close gets 1006 unless a close was exchanged. */
-        mark_broken(c);
-        return;
-    }
-    conn_input(c, buf, pre + (size_t)n);
+    ssize_t n = sock_read(c, buf + pre, WSJWT__READ_SIZE);
+    if (n > 0)
+        conn_input(c, buf, pre + (size_t)n);
 }
 
 /* ---- TLS (the engine is in src/net/tls.c) ------------------------------------------ */
@@ -1435,7 +1518,7 @@ int wsjwt_conn_answer(struct wsjwt_conn *c, int status)
      * deferred) are decoded in place in the connection's own buffer: the
      * loop's shared buffer may be in use by the caller's callback. */
     if (c->io && c->io->in_len && c->state == CONN_OPEN) {
-        size_t used = conn_frames(c, c->io->in, c->io->in_len);
+        size_t used = conn_frames(c, c->io->in, c->io->in_len).used;
         if (c->state != CONN_DEAD && c->io)
             conn_keep(c, c->io->in + used, c->io->in_len - used);
     }
