@@ -35,6 +35,17 @@
 
 static void on_poll(uv_poll_t *h, int status, int events);
 static int conn_close(struct wsjwt_conn *c, unsigned code, const char *reason);
+static void cork_flush(struct wsjwt__loop *l);
+
+/* Kept out of line and off the hot path (permessage-deflate, large
+ * messages): inlined into the frame loop and the send call they cost plain
+ * connections 15 instructions per 32-byte echo (callgrind: 566 -> 581) in
+ * register pressure, though never called there. */
+#if defined(__GNUC__)
+#define PMD_COLD __attribute__((noinline, cold))
+#else
+#define PMD_COLD
+#endif
 
 static uint32_t loop_ms(struct wsjwt__loop *l)
 {
@@ -242,6 +253,12 @@ static void conn_queue(struct wsjwt_conn *c, const void *a, size_t na, const voi
         l->cork_owner = c;
         return;
     }
+    if (l->cork_niov) {
+        /* Payloads corked by reference go first: flush, then queue again. */
+        cork_flush(l);
+        conn_queue(c, a, na, b, nb);
+        return;
+    }
     struct iovec iov[3];
     int n = 0;
     if (l->cork_len)
@@ -255,10 +272,48 @@ static void conn_queue(struct wsjwt_conn *c, const void *a, size_t na, const voi
     conn_writev(c, iov, n);
 }
 
+/* Payloads from this size on are corked by reference when they can be
+ * (cork_ref); smaller ones are cheaper to copy than to add a piece to the
+ * write. */
+#define CORK_REF_MIN 4096u
+
+/* Corks a frame whose payload lies in the loop's receive buffer, read for c
+ * in the event being handled: the header goes to the cork and the payload is
+ * referenced, not copied. rbuf is not read into again before the cork is
+ * flushed at the end of the event (reading is only set on the plain read
+ * path: TLS decrypts into rbuf chunk after chunk). So the echoes of one read
+ * leave in one sendmsg (issue 8, scenario c: one sendmsg per 64 KiB message
+ * where the raw echo wrote once per read). Returns 0 when it does not apply
+ * (then the frame takes the usual path). */
+PMD_COLD static int cork_ref(struct wsjwt_conn *c, unsigned opcode, const void *payload, size_t len)
+{
+    struct wsjwt__loop *l = c->loop;
+    uintptr_t p = (uintptr_t)payload, r = (uintptr_t)l->rbuf;
+    if (l->reading != c || p < r || p + len > r + l->rbuf_size || (c->flags & (CF_BROKEN | CF_TLS)) ||
+        (l->cork_owner != c && (l->cork_owner || out_size(c))))
+        return 0;
+    if (l->cork_niov + 2 > WSJWT__CORK_IOV || l->cork_len + WSJWT__WS_MAX_HEADER > WSJWT__CORK_SIZE) {
+        cork_flush(l);
+        if (out_size(c) || (c->flags & CF_BROKEN))
+            return 0;
+    }
+    size_t hl;
+    wsjwt__ws_write_header(l->cork + l->cork_len, WSJWT__WS_MAX_HEADER, WSJWT__WS_FIN | opcode, len, NULL,
+                           &hl);
+    l->cork_len += hl;
+    l->cork_iov[l->cork_niov++] = (struct iovec){l->cork + l->cork_mark, l->cork_len - l->cork_mark};
+    l->cork_iov[l->cork_niov++] = (struct iovec){(void *)p, len};
+    l->cork_mark = l->cork_len;
+    l->cork_owner = c;
+    return 1;
+}
+
 static void conn_send_frame(struct wsjwt_conn *c, unsigned opcode, const void *payload, size_t len)
 {
     struct wsjwt__loop *l = c->loop;
     size_t hl;
+    if (len >= CORK_REF_MIN && cork_ref(c, opcode, payload, len))
+        return;
     /* Fast path, the common case of a connection being served with room in
      * the cork: the header is written in place, then the payload. */
     if (l->cork_owner == c || (l->cork_owner == NULL && !c->io && !(c->flags & CF_BROKEN))) {
@@ -289,7 +344,15 @@ static void cork_flush(struct wsjwt__loop *l)
     size_t n = l->cork_len;
     l->cork_owner = NULL;
     l->cork_len = 0;
-    if (n) {
+    if (l->cork_niov) {
+        /* Payloads corked by reference (cork_ref), then the cork's rest. */
+        unsigned k = l->cork_niov;
+        if (n > l->cork_mark)
+            l->cork_iov[k++] = (struct iovec){l->cork + l->cork_mark, n - l->cork_mark};
+        l->cork_niov = 0;
+        l->cork_mark = 0;
+        conn_writev(c, l->cork_iov, (int)k);
+    } else if (n) {
         if (c->flags & CF_TLS) {
             struct iovec iov = {l->cork, n};
             ssize_t w = tls_send(c, &iov, 1);
@@ -392,6 +455,8 @@ void wsjwt__conn_teardown(struct wsjwt_conn *c)
     if (l->cork_owner == c) {
         l->cork_owner = NULL;
         l->cork_len = 0;
+        l->cork_niov = 0;
+        l->cork_mark = 0;
     }
     l->n_conns--;
     if (c->flags & CF_OPENED)
@@ -574,15 +639,6 @@ static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LE
 }
 
 /* ---- permessage-deflate (RFC 7692) ---------------------------------------------------- */
-
-/* Kept out of line and off the hot path: inlined into the frame loop and the
- * send call they cost plain connections 15 instructions per 32-byte echo
- * (callgrind: 566 -> 581) in register pressure, though never called there. */
-#if defined(__GNUC__)
-#define PMD_COLD __attribute__((noinline, cold))
-#else
-#define PMD_COLD
-#endif
 
 /* The first acceptable offer across the request's Sec-WebSocket-Extensions
  * headers, packed; 0 when none. */
@@ -1034,8 +1090,11 @@ static void conn_read(struct wsjwt_conn *c)
     if (pre)
         memcpy(buf, c->io->in, pre);
     ssize_t n = sock_read(c, buf + pre, WSJWT__READ_SIZE);
-    if (n > 0)
+    if (n > 0) {
+        l->reading = c; /* cork_ref */
         conn_input(c, buf, pre + (size_t)n);
+        l->reading = NULL;
+    }
 }
 
 /* ---- TLS (the engine is in src/net/tls.c) ------------------------------------------ */
