@@ -133,10 +133,6 @@ int wsjwt__accept(struct wsjwt__acceptor *a, int *cfd, int *shed)
     for (;;) {
         int c = fault_hit(a) ? -1 : accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c >= 0) {
-            int one = 1;
-            /* Frames are corked by the server already: Nagle would only add
-             * latency to the one write per loop turn. */
-            (void)setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             *cfd = c;
             return 0;
         }
@@ -160,6 +156,12 @@ int wsjwt__accept(struct wsjwt__acceptor *a, int *cfd, int *shed)
         }
         return WSJWT_EIO;
     }
+}
+
+void wsjwt__sock_nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 void wsjwt__peer_name(int fd, char *buf, size_t size)

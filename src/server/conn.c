@@ -67,7 +67,8 @@ static int conn_fd(const struct wsjwt_conn *c)
 static void poll_update(struct wsjwt_conn *c)
 {
     unsigned want = 0;
-    if (c->state == CONN_DEAD)
+    /* Not registered with libuv yet (wsjwt__conn_accept): synced after. */
+    if (c->state == CONN_DEAD || !c->poll.loop)
         return;
     if (!(c->flags & CF_READ_OFF))
         want |= CF_POLL_R;
@@ -472,6 +473,20 @@ void wsjwt__conn_teardown(struct wsjwt_conn *c)
     if (c->flags & CF_TLS)
         tls_teardown(c);
     int fd = conn_fd(c);
+    if (!c->poll.loop) {
+        /* Answered and done before it was ever registered with libuv
+         * (wsjwt__conn_accept): nothing to close but the socket. The loop's
+         * flush list is the only other place that may name it. */
+        struct wsjwt_conn **p = &l->flush_head;
+        while (*p && *p != c)
+            p = &(*p)->flush_next;
+        if (*p)
+            *p = c->flush_next;
+        close(fd);
+        free(c);
+        wsjwt__loop_maybe_finish(l);
+        return;
+    }
     uv_close((uv_handle_t *)&c->poll, on_closed);
     /* uv_close stopped the watcher (removed from epoll): the descriptor can
      * go now, so the FIN leaves without waiting for the close callback. */
@@ -611,6 +626,8 @@ static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LE
     char head[256 + WSJWT__MAX_PROTOCOL + 32 + WSJWT__PMD_RESPONSE_MAX];
     size_t w = 0;
     wsjwt__http_write_101(head, sizeof(head), &r, &w);
+    if (!(c->flags & CF_TLS))
+        wsjwt__sock_nodelay(conn_fd(c));        /* TLS ones have it from accept */
     int resume = (c->flags & CF_READ_OFF) != 0; /* deferred: input was off */
     c->state = CONN_OPEN;
     c->flags |= CF_APP | CF_OPENED;
@@ -1330,13 +1347,19 @@ void wsjwt__conn_accept(struct wsjwt__loop *l, int fd)
             c->flags |= CF_TLS;
         }
     }
-    if (!c || uv_poll_init(&l->uv, &c->poll, fd) != 0) {
+    /* TLS connections are registered with libuv first, as before; plain ones
+     * only once the first read shows they need it (below). */
+    if (!c || (tls && uv_poll_init(&l->uv, &c->poll, fd) != 0)) {
         if (c && tls)
             wsjwt__tls_free(conn_tls(c));
         free(c);
         close(fd);
         return;
     }
+    if (tls)
+        wsjwt__sock_nodelay(fd);
+    else
+        c->poll.io_watcher.fd = fd; /* conn_fd before uv_poll_init */
     c->loop = l;
     c->close_code = 1006;
     c->stamp = loop_ms(l);
@@ -1346,12 +1369,27 @@ void wsjwt__conn_accept(struct wsjwt__loop *l, int fd)
         l->n_peak = l->n_conns;
     /* On loopback and on fast links the request head is usually there by
      * the time the connection is accepted: read it now. A refused upgrade
-     * is then answered and closed without ever being registered with epoll
-     * (two epoll_ctl calls and a loop turn saved); an accepted one is
-     * registered once, open. When nothing has arrived yet this costs one
-     * read that returns EAGAIN. */
+     * is then answered and closed without ever being registered with libuv:
+     * uv_poll_init costs an epoll_ctl ADD and DEL (libuv checks that epoll
+     * takes the descriptor) and an ioctl(FIONBIO), its close another DEL, so
+     * a refusal is accept4, read, sendto, close (issue 8, scenario e: 9
+     * system calls -> 4). An accepted one is registered once, open. When
+     * nothing has arrived yet this costs one read that returns EAGAIN. */
     conn_read(c);
     cork_flush(l);
+    if (!c->poll.loop && c->state != CONN_DEAD) {
+        if ((c->flags & CF_BROKEN) ||
+            (c->state == CONN_DRAINING && out_pending(c) == 0 && l->cork_owner != c)) {
+            wsjwt__conn_teardown(c); /* frees c */
+            return;
+        }
+        if (uv_poll_init(&l->uv, &c->poll, fd) != 0) {
+            mark_broken(c);
+            wsjwt__conn_teardown(c);
+            return;
+        }
+        c->poll.data = c;
+    }
     conn_settle(c);
     if (c->state != CONN_DEAD)
         poll_update(c);
