@@ -35,15 +35,16 @@ typedef uint8_t v32u8 __attribute__((vector_size(32)));
 #define VEC_ALIGN 32u
 
 /* XORs the 32-byte blocks of data (aligned) with m32 repeated; returns the
- * bytes done (len rounded down to 32). Unrolled four times: 11 instructions
- * per 128 bytes with AVX2. */
+ * bytes done (len rounded down to 32). Unrolled eight times: 20 instructions
+ * per 256 bytes with AVX2 (four times: 11 per 128; callgrind per 64 KiB echo
+ * 7 269 -> 6 285). */
 __attribute__((always_inline)) static inline size_t xor_blocks(uint8_t *data, size_t len, uint32_t m32)
 {
     v32u8 m;
     uint32_t m8[8] = {m32, m32, m32, m32, m32, m32, m32, m32};
     memcpy(&m, m8, sizeof(m));
     size_t done = 0;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (; len - done >= 32; done += 32) {
         v32u8 a;
         memcpy(&a, data + done, 32);
