@@ -19,8 +19,11 @@
 
 /* One read() takes at most this much (one buffer per loop, not per
  * connection). A message that arrives whole in one read is delivered in
- * place without a copy: 256 KiB lets a 64 KiB message and its header (issue
- * 8, scenario c) do so, where a 64 KiB read always split it and copied it. */
+ * place without a copy (one cut by the read is finished in place when its
+ * remainder fits, conn.c frame_in_place), and its echo leaves with the
+ * others of the same read in one sendmsg: 512 KiB takes the 4 x (64 KiB +
+ * 14) of issue 8's scenario c in one read, where 256 KiB cut the fourth and
+ * needed a second read. */
 #define WSJWT__READ_SIZE (512u * 1024u)
 /* Bytes corked per loop turn before a write is forced; a frame larger than
  * what is left goes out with writev (header, payload) without a copy. */
