@@ -21,7 +21,10 @@
 #              WSJWT_CG_UPGRADES0 (100), WSJWT_CG_UPGRADES1 (1100),
 #              WSJWT_CG_BIG_MESSAGES (50, of 64 KiB per connection, 10 connections),
 #              WSJWT_CG_KEEP (a directory: keep the callgrind.out files there,
-#              for `callgrind_annotate DIR/wsjwt.u1.cg` and the like).
+#              for `callgrind_annotate DIR/wsjwt.u1.cg` and the like),
+#              WSJWT_CG_ROWS ("echo big upgrade refused": which workloads to
+#              run; the others print n/a, e.g. "big" alone while working on
+#              the 64 KiB path).
 set -eu
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -32,6 +35,7 @@ inflight=${WSJWT_CG_INFLIGHT:-1}
 up0=${WSJWT_CG_UPGRADES0:-100}
 up1=${WSJWT_CG_UPGRADES1:-1100}
 big=${WSJWT_CG_BIG_MESSAGES:-50}
+rows=" ${WSJWT_CG_ROWS:-echo big upgrade refused} "
 tmp=$(mktemp -d)
 stop_wait=600
 # shellcheck source=bench/lib.sh disable=SC1091
@@ -51,6 +55,16 @@ measure() {
     name=$1
     tag=$2
     shift 2
+    case $tag in
+    e?) row=echo ;;
+    l?) row=big ;;
+    u?) row=upgrade ;;
+    *) row=refused ;;
+    esac
+    case $rows in
+    *" $row "*) ;;
+    *) return 0 ;;
+    esac
     out=$tmp/$name.$tag.cg
     case $name in
     raw) set -- "$raw" --host 127.0.0.1 --port 0 -- "$@" ;;

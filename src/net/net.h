@@ -36,11 +36,18 @@ struct wsjwt__acceptor {
 void wsjwt__acceptor_init(struct wsjwt__acceptor *a, int fd);
 void wsjwt__acceptor_close(struct wsjwt__acceptor *a);
 
-/* Accepts one connection: 0 and *cfd (non-blocking, close-on-exec,
- * TCP_NODELAY), WSJWT_EAGAIN when none is pending, WSJWT_EIO on any other
- * failure (*shed is set when a connection was accepted and closed for lack of
- * descriptors). */
+/* Accepts one connection: 0 and *cfd (non-blocking, close-on-exec),
+ * WSJWT_EAGAIN when none is pending, WSJWT_EIO on any other failure (*shed is
+ * set when a connection was accepted and closed for lack of descriptors). */
 int wsjwt__accept(struct wsjwt__acceptor *a, int *cfd, int *shed);
+
+/* Makes sure an accepted socket has TCP_NODELAY: the server corks its frames
+ * already, Nagle would only add latency to the one write per loop turn. On
+ * Linux it has it already: accepted sockets inherit it from the listener,
+ * where wsjwt__listen sets it (no system call per connection). Elsewhere a
+ * setsockopt, done when a connection opens, so that one answered and closed
+ * at once (a refused upgrade) costs none. */
+void wsjwt__sock_nodelay(int fd);
 
 /* "1.2.3.4:5678" / "[::1]:5678" for a connected socket's peer. */
 void wsjwt__peer_name(int fd, char *buf, size_t size);

@@ -36,6 +36,9 @@ int wsjwt__listen(const char *host, int port, int reuseport, int backlog, int *f
     }
     int one = 1;
     (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* Linux copies TCP_NODELAY to the sockets accepted from it: one call
+     * here instead of one per connection (wsjwt__sock_nodelay). */
+    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (reuseport && setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
         goto fail;
     if (bind(s, res->ai_addr, res->ai_addrlen) != 0 || listen(s, backlog) != 0)
@@ -133,10 +136,6 @@ int wsjwt__accept(struct wsjwt__acceptor *a, int *cfd, int *shed)
     for (;;) {
         int c = fault_hit(a) ? -1 : accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c >= 0) {
-            int one = 1;
-            /* Frames are corked by the server already: Nagle would only add
-             * latency to the one write per loop turn. */
-            (void)setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             *cfd = c;
             return 0;
         }
@@ -160,6 +159,16 @@ int wsjwt__accept(struct wsjwt__acceptor *a, int *cfd, int *shed)
         }
         return WSJWT_EIO;
     }
+}
+
+void wsjwt__sock_nodelay(int fd)
+{
+#if defined(__linux__)
+    (void)fd; /* inherited from the listener (wsjwt__listen) */
+#else
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+#endif
 }
 
 void wsjwt__peer_name(int fd, char *buf, size_t size)

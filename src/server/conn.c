@@ -35,6 +35,17 @@
 
 static void on_poll(uv_poll_t *h, int status, int events);
 static int conn_close(struct wsjwt_conn *c, unsigned code, const char *reason);
+static void cork_flush(struct wsjwt__loop *l);
+
+/* Kept out of line and off the hot path (permessage-deflate, large
+ * messages): inlined into the frame loop and the send call they cost plain
+ * connections 15 instructions per 32-byte echo (callgrind: 566 -> 581) in
+ * register pressure, though never called there. */
+#if defined(__GNUC__)
+#define PMD_COLD __attribute__((noinline, cold))
+#else
+#define PMD_COLD
+#endif
 
 static uint32_t loop_ms(struct wsjwt__loop *l)
 {
@@ -56,7 +67,8 @@ static int conn_fd(const struct wsjwt_conn *c)
 static void poll_update(struct wsjwt_conn *c)
 {
     unsigned want = 0;
-    if (c->state == CONN_DEAD)
+    /* Not registered with libuv yet (wsjwt__conn_accept): synced after. */
+    if (c->state == CONN_DEAD || !c->poll.loop)
         return;
     if (!(c->flags & CF_READ_OFF))
         want |= CF_POLL_R;
@@ -242,6 +254,12 @@ static void conn_queue(struct wsjwt_conn *c, const void *a, size_t na, const voi
         l->cork_owner = c;
         return;
     }
+    if (l->cork_niov) {
+        /* Payloads corked by reference go first: flush, then queue again. */
+        cork_flush(l);
+        conn_queue(c, a, na, b, nb);
+        return;
+    }
     struct iovec iov[3];
     int n = 0;
     if (l->cork_len)
@@ -255,10 +273,48 @@ static void conn_queue(struct wsjwt_conn *c, const void *a, size_t na, const voi
     conn_writev(c, iov, n);
 }
 
+/* Payloads from this size on are corked by reference when they can be
+ * (cork_ref); smaller ones are cheaper to copy than to add a piece to the
+ * write. */
+#define CORK_REF_MIN 4096u
+
+/* Corks a frame whose payload lies in the loop's receive buffer, read for c
+ * in the event being handled: the header goes to the cork and the payload is
+ * referenced, not copied. rbuf is not read into again before the cork is
+ * flushed at the end of the event (reading is only set on the plain read
+ * path: TLS decrypts into rbuf chunk after chunk). So the echoes of one read
+ * leave in one sendmsg (issue 8, scenario c: one sendmsg per 64 KiB message
+ * where the raw echo wrote once per read). Returns 0 when it does not apply
+ * (then the frame takes the usual path). */
+PMD_COLD static int cork_ref(struct wsjwt_conn *c, unsigned opcode, const void *payload, size_t len)
+{
+    struct wsjwt__loop *l = c->loop;
+    uintptr_t p = (uintptr_t)payload, r = (uintptr_t)l->rbuf;
+    if (l->reading != c || p < r || p + len > r + l->rbuf_size || (c->flags & (CF_BROKEN | CF_TLS)) ||
+        (l->cork_owner != c && (l->cork_owner || out_size(c))))
+        return 0;
+    if (l->cork_niov + 2 > WSJWT__CORK_IOV || l->cork_len + WSJWT__WS_MAX_HEADER > WSJWT__CORK_SIZE) {
+        cork_flush(l);
+        if (out_size(c) || (c->flags & CF_BROKEN))
+            return 0;
+    }
+    size_t hl;
+    wsjwt__ws_write_header(l->cork + l->cork_len, WSJWT__WS_MAX_HEADER, WSJWT__WS_FIN | opcode, len, NULL,
+                           &hl);
+    l->cork_len += hl;
+    l->cork_iov[l->cork_niov++] = (struct iovec){l->cork + l->cork_mark, l->cork_len - l->cork_mark};
+    l->cork_iov[l->cork_niov++] = (struct iovec){(void *)p, len};
+    l->cork_mark = l->cork_len;
+    l->cork_owner = c;
+    return 1;
+}
+
 static void conn_send_frame(struct wsjwt_conn *c, unsigned opcode, const void *payload, size_t len)
 {
     struct wsjwt__loop *l = c->loop;
     size_t hl;
+    if (len >= CORK_REF_MIN && cork_ref(c, opcode, payload, len))
+        return;
     /* Fast path, the common case of a connection being served with room in
      * the cork: the header is written in place, then the payload. */
     if (l->cork_owner == c || (l->cork_owner == NULL && !c->io && !(c->flags & CF_BROKEN))) {
@@ -289,7 +345,15 @@ static void cork_flush(struct wsjwt__loop *l)
     size_t n = l->cork_len;
     l->cork_owner = NULL;
     l->cork_len = 0;
-    if (n) {
+    if (l->cork_niov) {
+        /* Payloads corked by reference (cork_ref), then the cork's rest. */
+        unsigned k = l->cork_niov;
+        if (n > l->cork_mark)
+            l->cork_iov[k++] = (struct iovec){l->cork + l->cork_mark, n - l->cork_mark};
+        l->cork_niov = 0;
+        l->cork_mark = 0;
+        conn_writev(c, l->cork_iov, (int)k);
+    } else if (n) {
         if (c->flags & CF_TLS) {
             struct iovec iov = {l->cork, n};
             ssize_t w = tls_send(c, &iov, 1);
@@ -392,6 +456,8 @@ void wsjwt__conn_teardown(struct wsjwt_conn *c)
     if (l->cork_owner == c) {
         l->cork_owner = NULL;
         l->cork_len = 0;
+        l->cork_niov = 0;
+        l->cork_mark = 0;
     }
     l->n_conns--;
     if (c->flags & CF_OPENED)
@@ -407,6 +473,20 @@ void wsjwt__conn_teardown(struct wsjwt_conn *c)
     if (c->flags & CF_TLS)
         tls_teardown(c);
     int fd = conn_fd(c);
+    if (!c->poll.loop) {
+        /* Answered and done before it was ever registered with libuv
+         * (wsjwt__conn_accept): nothing to close but the socket. The loop's
+         * flush list is the only other place that may name it. */
+        struct wsjwt_conn **p = &l->flush_head;
+        while (*p && *p != c)
+            p = &(*p)->flush_next;
+        if (*p)
+            *p = c->flush_next;
+        close(fd);
+        free(c);
+        wsjwt__loop_maybe_finish(l);
+        return;
+    }
     uv_close((uv_handle_t *)&c->poll, on_closed);
     /* uv_close stopped the watcher (removed from epoll): the descriptor can
      * go now, so the FIN leaves without waiting for the close callback. */
@@ -546,6 +626,8 @@ static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LE
     char head[256 + WSJWT__MAX_PROTOCOL + 32 + WSJWT__PMD_RESPONSE_MAX];
     size_t w = 0;
     wsjwt__http_write_101(head, sizeof(head), &r, &w);
+    if (!(c->flags & CF_TLS))
+        wsjwt__sock_nodelay(conn_fd(c));        /* TLS ones have it from accept */
     int resume = (c->flags & CF_READ_OFF) != 0; /* deferred: input was off */
     c->state = CONN_OPEN;
     c->flags |= CF_APP | CF_OPENED;
@@ -574,15 +656,6 @@ static void conn_open(struct wsjwt_conn *c, const char accept[WSJWT_WS_ACCEPT_LE
 }
 
 /* ---- permessage-deflate (RFC 7692) ---------------------------------------------------- */
-
-/* Kept out of line and off the hot path: inlined into the frame loop and the
- * send call they cost plain connections 15 instructions per 32-byte echo
- * (callgrind: 566 -> 581) in register pressure, though never called there. */
-#if defined(__GNUC__)
-#define PMD_COLD __attribute__((noinline, cold))
-#else
-#define PMD_COLD
-#endif
 
 /* The first acceptable offer across the request's Sec-WebSocket-Extensions
  * headers, packed; 0 when none. */
@@ -804,13 +877,95 @@ static void on_close_frame(struct wsjwt_conn *c, const struct wsjwt__ws_event *e
     poll_update(c);
 }
 
-/* Decodes frames from buf/len; returns the bytes consumed. */
-static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
+/* Reads at most room bytes of input into at. Returns the bytes read, 0 when
+ * none have arrived, -1 when the peer closed TCP or the socket failed (the
+ * connection is then marked broken: on_close gets 1006 unless a close was
+ * exchanged; we do not serve half-open WebSockets). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline ssize_t
+sock_read(struct wsjwt_conn *c, uint8_t *at, size_t room)
+{
+    ssize_t n;
+    do
+        n = wsjwt__sys_read(conn_fd(c), at, room);
+    while (n < 0 && errno == EINTR);
+    if (n > 0)
+        return n;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+        mark_broken(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* What conn_frames did: the bytes it consumed, and the input's length, which
+ * grows when it read more in place (returned in two registers). */
+struct frames_done {
+    size_t used, len;
+};
+
+/* A single-frame message whose first chunk *ev ends the input (buf, *len
+ * bytes), when that input came straight from the socket into the loop's
+ * receive buffer and the message's remainder fits after it: the remainder is
+ * read straight after it, so that the message is delivered in place like one
+ * that arrived whole, where it used to be copied into the connection's
+ * message buffer (issue 8, scenario c: 4 messages of 64 KiB in flight are 56
+ * bytes more than a 256 KiB read, and every fourth was copied whole). The
+ * decoder sees ordinary chunks, so every check (caps, UTF-8 of text, the
+ * fail-fast point) is the same. Returns 1 when delivered, -1 when the
+ * connection failed or broke, 0 when nothing more has arrived or it does not
+ * fit: *ev then covers the whole prefix, for the caller to copy as before.
+ * Out of line (PMD_COLD) so that the per-message path keeps its registers. */
+PMD_COLD static int frame_in_place(struct wsjwt_conn *c, uint8_t *buf, size_t *len, size_t *off,
+                                   struct wsjwt__ws_event *ev)
+{
+    struct wsjwt__loop *l = c->loop;
+    uint8_t *start = ev->data, flags = ev->flags, *end = l->rbuf + l->rbuf_size;
+    size_t have = ev->len;
+    int binary = ev->opcode == WSJWT__WS_BINARY;
+    /* TLS input is decrypted into the same buffer: not from the socket. A
+     * deferred connection's kept input is in its own buffer. */
+    uintptr_t at = (uintptr_t)(buf + *len);
+    if ((c->flags & CF_TLS) || (uintptr_t)buf < (uintptr_t)l->rbuf || at > (uintptr_t)end ||
+        c->u.ws.remaining > (uintptr_t)end - at)
+        return 0;
+    for (;;) {
+        ssize_t n = sock_read(c, buf + *len, (size_t)(end - (buf + *len)));
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        *len += (size_t)n;
+        size_t used = 0;
+        int rc = wsjwt__ws_decode(&c->u.ws, buf + *off, *len - *off, &used, ev);
+        *off += used;
+        if (rc == WSJWT_EAGAIN)
+            break; /* not reached: the decoder is inside the payload and has bytes */
+        if (rc < 0) {
+            conn_fail(c, rc);
+            return -1;
+        }
+        have += ev->len;
+        if (ev->flags & WSJWT__WS_MSG_LAST) {
+            deliver(c, start, have, binary);
+            return 1;
+        }
+    }
+    ev->data = start;
+    ev->len = have;
+    ev->flags = flags;
+    return 0;
+}
+
+/* Decodes frames from buf/len (see frames_done). */
+static struct frames_done conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
 {
     size_t off = 0;
     while (off < len) {
         if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
-            return len;
+            return (struct frames_done){len, len};
         struct wsjwt__ws_event ev;
         size_t used = 0;
         int rc = wsjwt__ws_decode(&c->u.ws, buf + off, len - off, &used, &ev);
@@ -819,7 +974,7 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
             break;
         if (rc < 0) {
             conn_fail(c, rc);
-            return len;
+            return (struct frames_done){len, len};
         }
         switch (ev.opcode) {
         case WSJWT__WS_TEXT:
@@ -836,8 +991,20 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
                 (WSJWT__WS_MSG_FIRST | WSJWT__WS_MSG_LAST)) {
                 /* Compressed, whole in the buffer: inflated from in place. */
                 if (pmd_deliver(c, ev.data, ev.len, binary) != 0)
-                    return len;
+                    return (struct frames_done){len, len};
                 break;
+            }
+            if ((ev.flags & (WSJWT__WS_MSG_FIRST | WSJWT__WS_COMPRESSED)) == WSJWT__WS_MSG_FIRST &&
+                c->u.ws.frame_fin && ev.data + ev.len == buf + len) {
+                /* Copies: len and off stay in registers on the per-message path. */
+                size_t nlen = len, noff = off;
+                int r = frame_in_place(c, buf, &nlen, &noff, &ev);
+                len = nlen;
+                off = noff;
+                if (r < 0)
+                    return (struct frames_done){len, len};
+                if (r > 0)
+                    break;
             }
             struct wsjwt__conn_io *io = io_get(c);
             /* The frame's whole length is known (the decoder checked it
@@ -850,7 +1017,7 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
                 io = NULL;
             if (!io || wsjwt__outq_append(&io->msg, ev.data, ev.len, NULL, 0) != 0) {
                 conn_fail(c, WSJWT_ENOMEM);
-                return len;
+                return (struct frames_done){len, len};
             }
             if (ev.flags & WSJWT__WS_MSG_LAST) {
                 /* Detach first: the callback may close the connection,
@@ -864,7 +1031,7 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
                     deliver(c, m.data + m.off, wsjwt__outq_size(&m), binary);
                 wsjwt__outq_free(&m);
                 if (failed)
-                    return len;
+                    return (struct frames_done){len, len};
             }
             break;
         }
@@ -889,7 +1056,7 @@ static size_t conn_frames(struct wsjwt_conn *c, uint8_t *buf, size_t len)
             break;
         }
     }
-    return off;
+    return (struct frames_done){off, len};
 }
 
 /* ---- the readable event ----------------------------------------------------------------- */
@@ -912,9 +1079,11 @@ conn_input(struct wsjwt_conn *c, uint8_t *buf, size_t len)
     }
     if (c->state == CONN_HANDSHAKE)
         used = conn_handshake(c, buf, len);
-    if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
-        used += conn_frames(c, buf + used, len - used);
-    else if (c->state != CONN_DEFERRED && c->state != CONN_HANDSHAKE)
+    if (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
+        struct frames_done r = conn_frames(c, buf + used, len - used);
+        len = used + r.len; /* more may have been read in place */
+        used += r.used;
+    } else if (c->state != CONN_DEFERRED && c->state != CONN_HANDSHAKE)
         used = len;
     if (c->state != CONN_DEAD && (used < len || (c->io && c->io->in)))
         conn_keep(c, buf + used, len - used);
@@ -937,22 +1106,12 @@ static void conn_read(struct wsjwt_conn *c)
     }
     if (pre)
         memcpy(buf, c->io->in, pre);
-    ssize_t n;
-    do
-        n = wsjwt__sys_read(conn_fd(c), buf + pre, WSJWT__READ_SIZE);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            mark_broken(c);
-        return;
+    ssize_t n = sock_read(c, buf + pre, WSJWT__READ_SIZE);
+    if (n > 0) {
+        l->reading = c; /* cork_ref */
+        conn_input(c, buf, pre + (size_t)n);
+        l->reading = NULL;
     }
-    if (n == 0) {
-        /* The peer closed TCP (or half-closed it: we do not serve half-open
-         * WebSockets). on_close gets 1006 unless a close was exchanged. */
-        mark_broken(c);
-        return;
-    }
-    conn_input(c, buf, pre + (size_t)n);
 }
 
 /* ---- TLS (the engine is in src/net/tls.c) ------------------------------------------ */
@@ -1235,13 +1394,19 @@ void wsjwt__conn_accept(struct wsjwt__loop *l, int fd)
             wsjwt__tls_set_sink(conn_tls(c), tls_sink, c);
         }
     }
-    if (!c || uv_poll_init(&l->uv, &c->poll, fd) != 0) {
+    /* TLS connections are registered with libuv first, as before; plain ones
+     * only once the first read shows they need it (below). */
+    if (!c || (tls && uv_poll_init(&l->uv, &c->poll, fd) != 0)) {
         if (c && tls)
             wsjwt__tls_free(conn_tls(c));
         free(c);
         close(fd);
         return;
     }
+    if (tls)
+        wsjwt__sock_nodelay(fd);
+    else
+        c->poll.io_watcher.fd = fd; /* conn_fd before uv_poll_init */
     c->loop = l;
     c->close_code = 1006;
     c->stamp = loop_ms(l);
@@ -1251,12 +1416,27 @@ void wsjwt__conn_accept(struct wsjwt__loop *l, int fd)
         l->n_peak = l->n_conns;
     /* On loopback and on fast links the request head is usually there by
      * the time the connection is accepted: read it now. A refused upgrade
-     * is then answered and closed without ever being registered with epoll
-     * (two epoll_ctl calls and a loop turn saved); an accepted one is
-     * registered once, open. When nothing has arrived yet this costs one
-     * read that returns EAGAIN. */
+     * is then answered and closed without ever being registered with libuv:
+     * uv_poll_init costs an epoll_ctl ADD and DEL (libuv checks that epoll
+     * takes the descriptor) and an ioctl(FIONBIO), its close another DEL, so
+     * a refusal is accept4, read, sendto, close (issue 8, scenario e: 9
+     * system calls -> 4). An accepted one is registered once, open. When
+     * nothing has arrived yet this costs one read that returns EAGAIN. */
     conn_read(c);
     cork_flush(l);
+    if (!c->poll.loop && c->state != CONN_DEAD) {
+        if ((c->flags & CF_BROKEN) ||
+            (c->state == CONN_DRAINING && out_pending(c) == 0 && l->cork_owner != c)) {
+            wsjwt__conn_teardown(c); /* frees c */
+            return;
+        }
+        if (uv_poll_init(&l->uv, &c->poll, fd) != 0) {
+            mark_broken(c);
+            wsjwt__conn_teardown(c);
+            return;
+        }
+        c->poll.data = c;
+    }
     conn_settle(c);
     if (c->state != CONN_DEAD)
         poll_update(c);
@@ -1486,7 +1666,7 @@ int wsjwt_conn_answer(struct wsjwt_conn *c, int status)
      * deferred) are decoded in place in the connection's own buffer: the
      * loop's shared buffer may be in use by the caller's callback. */
     if (c->io && c->io->in_len && c->state == CONN_OPEN) {
-        size_t used = conn_frames(c, c->io->in, c->io->in_len);
+        size_t used = conn_frames(c, c->io->in, c->io->in_len).used;
         if (c->state != CONN_DEAD && c->io)
             conn_keep(c, c->io->in + used, c->io->in_len - used);
     }

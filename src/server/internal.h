@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <uv.h>
 
@@ -18,12 +19,18 @@
 
 /* One read() takes at most this much (one buffer per loop, not per
  * connection). A message that arrives whole in one read is delivered in
- * place without a copy: 256 KiB lets a 64 KiB message and its header (issue
- * 8, scenario c) do so, where a 64 KiB read always split it and copied it. */
-#define WSJWT__READ_SIZE (256u * 1024u)
+ * place without a copy (one cut by the read is finished in place when its
+ * remainder fits, conn.c frame_in_place), and its echo leaves with the
+ * others of the same read in one sendmsg: 512 KiB takes the 4 x (64 KiB +
+ * 14) of issue 8's scenario c in one read, where 256 KiB cut the fourth and
+ * needed a second read. */
+#define WSJWT__READ_SIZE (512u * 1024u)
 /* Bytes corked per loop turn before a write is forced; a frame larger than
  * what is left goes out with writev (header, payload) without a copy. */
 #define WSJWT__CORK_SIZE (64u * 1024u)
+/* Pieces of one corked write when large payloads are referenced (16 frames:
+ * header, payload); more are flushed first. */
+#define WSJWT__CORK_IOV 32u
 /* Longest subprotocol name the application may select: registered names are
  * short ("graphql-transport-ws" is 20); this bounds the 101's size. */
 #define WSJWT__MAX_PROTOCOL 128u
@@ -193,6 +200,15 @@ struct wsjwt__loop {
     struct wsjwt__stats stats;
 
     struct wsjwt__pmd_loop *pmd; /* permessage-deflate; NULL with --deflate off */
+
+    /* Large payloads corked by reference (conn.c, cork_ref): the pieces to
+     * write, cork bytes and payloads in rbuf alternating, up to cork_mark
+     * bytes of the cork; reading: the connection whose plain input is being
+     * handled (rbuf holds it until the cork is flushed). */
+    struct iovec cork_iov[WSJWT__CORK_IOV + 1]; /* + the cork's last bytes */
+    unsigned cork_niov;
+    size_t cork_mark;
+    struct wsjwt_conn *reading;
 };
 
 struct wsjwt_server {

@@ -20,19 +20,91 @@ void wsjwt__ws_decoder_init(struct wsjwt__ws_decoder *d, const struct wsjwt__ws_
     d->cfg = cfg;
 }
 
+/* Vector unmasking (issue 8, scenario c: unmasking was three quarters of the
+ * server's instructions per 64 KiB echo, 0.5 per byte with 8-byte words).
+ * GCC and clang vector types compile to SSE2 on x86-64 (always present: a
+ * 32-byte vector is two 16-byte operations), NEON on arm64, and plain words
+ * elsewhere; on x86-64 the same loop is also compiled for AVX2 and used when
+ * the CPU has it (checked per call: one load and a test). */
+#if defined(__GNUC__)
+#define MASK_VECTORS 1
+typedef uint8_t v32u8 __attribute__((vector_size(32)));
+/* Below this length the word loop is cheaper than reaching alignment
+ * (a 32-byte echo must not pay for it). */
+#define VEC_MIN   128u
+#define VEC_ALIGN 32u
+
+/* XORs the 32-byte blocks of data (aligned) with m32 repeated; returns the
+ * bytes done (len rounded down to 32). Unrolled eight times: 20 instructions
+ * per 256 bytes with AVX2 (four times: 11 per 128; callgrind per 64 KiB echo
+ * 7 269 -> 6 285). */
+__attribute__((always_inline)) static inline size_t xor_blocks(uint8_t *data, size_t len, uint32_t m32)
+{
+    v32u8 m;
+    uint32_t m8[8] = {m32, m32, m32, m32, m32, m32, m32, m32};
+    memcpy(&m, m8, sizeof(m));
+    size_t done = 0;
+#pragma GCC unroll 8
+    for (; len - done >= 32; done += 32) {
+        v32u8 a;
+        memcpy(&a, data + done, 32);
+        a ^= m;
+        memcpy(data + done, &a, 32);
+    }
+    return done;
+}
+
+static size_t xor_default(uint8_t *data, size_t len, uint32_t m32)
+{
+    return xor_blocks(data, len, m32);
+}
+
+#if defined(__x86_64__)
+#define MASK_AVX2 1
+__attribute__((target("avx2"))) static size_t xor_avx2(uint8_t *data, size_t len, uint32_t m32)
+{
+    return xor_blocks(data, len, m32);
+}
+#endif
+#endif
+
 unsigned wsjwt__ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], unsigned phase)
 {
     phase &= 3u;
+#if defined(MASK_VECTORS)
+    if (len >= VEC_MIN) {
+        /* Byte by byte up to the vector alignment (the phase advances with
+         * each byte); from there whole 32-byte blocks, multiples of 4, so
+         * the rotated mask below holds for every block. */
+        while ((uintptr_t)data & (VEC_ALIGN - 1u)) {
+            *data++ ^= mask[phase];
+            phase = (phase + 1) & 3u;
+            len--;
+        }
+        uint32_t m32;
+        uint8_t m4[4] = {mask[phase], mask[(phase + 1) & 3u], mask[(phase + 2) & 3u], mask[(phase + 3) & 3u]};
+        memcpy(&m32, m4, 4);
+        size_t done;
+#if defined(MASK_AVX2)
+        if (__builtin_cpu_supports("avx2"))
+            done = xor_avx2(data, len, m32);
+        else
+#endif
+            done = xor_default(data, len, m32);
+        data += done;
+        len -= done;
+    }
+#else
     if (len >= 64) {
         /* Long payloads: reach 8-byte alignment first so the word loop does
-         * aligned loads and stores (short ones are not worth the branches;
-         * memcpy keeps unaligned words correct on every target). */
+         * aligned loads and stores. */
         while ((uintptr_t)data & 7u) {
             *data++ ^= mask[phase];
             phase = (phase + 1) & 3u;
             len--;
         }
     }
+#endif
     if (len >= 8) {
         /* The mask rotated to the current phase, twice over: the same 8-byte
          * pattern whatever the byte order. 8 is a multiple of 4, so the phase

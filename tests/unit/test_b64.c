@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -101,6 +102,74 @@ static void test_decode_cap(void **state)
     assert_int_equal(wsjwt__b64_decode_any("Zm9vYmFy", 8, out, 5, &m), WSJWT_ETOOBIG);
 }
 
+/* The decoder takes four characters per step (two quanta at a time), stores
+ * each quantum as a 4-byte word while more output follows, and treats the
+ * last quantum apart: every length from 0 to 70 characters, a bad character
+ * (every byte outside the alphabet, at every position), the output exactly
+ * as long as the decoded bytes at the end of its allocation (a write past it
+ * is an ASan error) and the bytes after the decoded ones untouched. */
+static void test_quantum_edges(void **state)
+{
+    (void)state;
+    uint8_t in[60], *exact;
+    char enc[96], bad[96];
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = (uint8_t)(i * 37 + 11);
+    for (size_t n = 0; n <= 52; n++) {
+        size_t e = wsjwt__b64url_encode(in, n, enc), m = 0;
+        /* Exact room, at the end of the allocation. */
+        exact = malloc(n ? n : 1);
+        assert_int_equal(wsjwt__b64url_decode(enc, e, exact, n, &m), 0);
+        assert_int_equal(m, n);
+        assert_memory_equal(exact, in, n);
+        free(exact);
+        /* More room: nothing after the decoded bytes is written. */
+        uint8_t out[80];
+        memset(out, 0xAA, sizeof(out));
+        assert_int_equal(wsjwt__b64url_decode(enc, e, out, sizeof(out), &m), 0);
+        for (size_t k = n; k < sizeof(out); k++)
+            assert_int_equal(out[k], 0xAA);
+        /* A byte outside the URL alphabet anywhere refuses the text. */
+        for (size_t pos = 0; pos < e; pos++) {
+            for (unsigned c = 0; c < 256; c++) {
+                if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '_')
+                    continue;
+                memcpy(bad, enc, e);
+                bad[pos] = (char)c;
+                assert_int_equal(wsjwt__b64url_decode(bad, e, out, sizeof(out), &m), WSJWT_EJWT_ENCODING);
+            }
+        }
+    }
+}
+
+/* The last character of a 2- or 3-character quantum: only values whose
+ * unused low bits are zero are canonical (4 and 2 low bits), after any
+ * number of whole quanta. */
+static void test_trailing_bits(void **state)
+{
+    (void)state;
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char text[16];
+    uint8_t out[16];
+    size_t m;
+    for (size_t whole = 0; whole <= 3; whole++) {
+        memset(text, 'Q', sizeof(text));
+        for (unsigned v = 0; v < 64; v++) {
+            text[4 * whole] = 'g';
+            text[4 * whole + 1] = alpha[v];
+            assert_int_equal(wsjwt__b64url_decode(text, 4 * whole + 2, out, sizeof(out), &m),
+                             (v & 15) ? WSJWT_EJWT_ENCODING : 0);
+            text[4 * whole + 1] = 'g';
+            text[4 * whole + 2] = alpha[v];
+            assert_int_equal(wsjwt__b64url_decode(text, 4 * whole + 3, out, sizeof(out), &m),
+                             (v & 3) ? WSJWT_EJWT_ENCODING : 0);
+            if (!(v & 3))
+                assert_int_equal(out[3 * whole + 1], (uint8_t)((('g' - 'a' + 26) & 15) << 4 | v >> 2));
+        }
+    }
+}
+
 static void test_lenient(void **state)
 {
     uint8_t out[64];
@@ -143,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_rfc4648_vectors), cmocka_unit_test(test_roundtrip_all_bytes),
         cmocka_unit_test(test_strict_refusals), cmocka_unit_test(test_decode_cap),
         cmocka_unit_test(test_lenient),         cmocka_unit_test(test_public_wrappers),
+        cmocka_unit_test(test_quantum_edges),   cmocka_unit_test(test_trailing_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

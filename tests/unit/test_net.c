@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -136,6 +137,13 @@ static void test_listen_accept(void **state)
     for (int i = 0; i < 100 && (rc = wsjwt__accept(&acc, &cfd, &shed)) == WSJWT_EAGAIN; i++)
         usleep(10000);
     assert_int_equal(rc, 0);
+    /* TCP_NODELAY once wsjwt__sock_nodelay has run (on Linux, from the
+     * listener already). */
+    wsjwt__sock_nodelay(cfd);
+    int nodelay = 0;
+    socklen_t nl = sizeof(nodelay);
+    assert_int_equal(getsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &nl), 0);
+    assert_int_equal(nodelay, 1);
     char name[64];
     wsjwt__peer_name(cfd, name, sizeof(name));
     assert_non_null(strstr(name, "127.0.0.1:"));

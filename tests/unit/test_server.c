@@ -562,6 +562,178 @@ static void test_burst_of_small_frames(void **state)
     fix_stop(f);
 }
 
+/* Writes a masked client frame with any payload length into out; returns
+ * its size. */
+static size_t cli_frame(uint8_t *out, unsigned opcode, const uint8_t *data, size_t len)
+{
+    const uint8_t mask[4] = {0x5a, 0x01, 0xc3, 0x7e};
+    size_t h = 2;
+    out[0] = (uint8_t)(0x80 | opcode);
+    if (len <= 125) {
+        out[1] = (uint8_t)(0x80 | len);
+    } else if (len <= 0xffff) {
+        out[1] = 0x80 | 126;
+        out[2] = (uint8_t)(len >> 8);
+        out[3] = (uint8_t)len;
+        h = 4;
+    } else {
+        out[1] = 0x80 | 127;
+        for (int i = 0; i < 8; i++)
+            out[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        h = 10;
+    }
+    memcpy(out + h, mask, 4);
+    for (size_t i = 0; i < len; i++)
+        out[h + 4 + i] = data[i] ^ mask[i & 3];
+    return h + 4 + len;
+}
+
+/* Reads one unmasked server frame of any length into payload (cap bytes):
+ * returns the opcode, -1 on EOF. */
+static int cli_recv_big(int s, uint8_t *payload, size_t cap, size_t *len)
+{
+    uint8_t h[8];
+    if (recv_all(s, h, 2) != 0)
+        return -1;
+    size_t n = h[1] & 0x7f;
+    int op = h[0] & 0x0f;
+    assert_int_equal(h[1] & 0x80, 0);
+    if (n == 126) {
+        if (recv_all(s, h, 2) != 0)
+            return -1;
+        n = (size_t)h[0] << 8 | h[1];
+    } else if (n == 127) {
+        if (recv_all(s, h, 8) != 0)
+            return -1;
+        n = 0;
+        for (int i = 0; i < 8; i++)
+            n = n << 8 | h[i];
+    }
+    assert_true(n <= cap);
+    if (n && recv_all(s, payload, n) != 0)
+        return -1;
+    *len = n;
+    return op;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i * 7 + seed * 13 + (i >> 9));
+}
+
+/* Receives one binary frame and checks that it is fill(len, seed). */
+static void expect_filled(int s, uint8_t *msg, uint8_t *back, size_t cap, size_t len, unsigned seed)
+{
+    size_t got = 0;
+    fill(msg, len, seed);
+    assert_int_equal(cli_recv_big(s, back, cap, &got), 2);
+    assert_int_equal(got, len);
+    assert_memory_equal(back, msg, len);
+}
+
+/* Large messages that a read cuts: the server reads a message's remainder
+ * straight after its first part when it has arrived (delivered in place),
+ * and copies it into the connection's buffer when it has not, or when it
+ * would not fit in the receive buffer. Whatever the path, every byte comes
+ * back, in order, and a bad UTF-8 byte at the end of a cut text message
+ * still fails the connection with 1007. */
+static void large_cut_by_reads(const struct fix *f, const char *tok, uint8_t *wire, uint8_t *msg,
+                               uint8_t *back, size_t cap)
+{
+    int s = cli_connect(f->port);
+    assert_int_equal(cli_upgrade(s, "/", tok), 101);
+
+    /* Four 64 KiB messages in one send: the decoder finds the first three
+     * whole when the first read took 256 KiB. */
+    size_t n = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        fill(msg, 65536, i);
+        n += cli_frame(wire + n, 2, msg, 65536);
+    }
+    assert_int_equal(send(s, wire, n, 0), (ssize_t)n);
+    for (unsigned i = 0; i < 4; i++)
+        expect_filled(s, msg, back, cap, 65536, i);
+
+    /* 100 KiB whose second part is sent 50 ms after the first. */
+    fill(msg, 100 * 1024, 7);
+    n = cli_frame(wire, 2, msg, 100 * 1024);
+    assert_int_equal(send(s, wire, 10000, 0), 10000);
+    usleep(50000);
+    assert_int_equal(send(s, wire + 10000, n - 10000, 0), (ssize_t)(n - 10000));
+    expect_filled(s, msg, back, cap, 100 * 1024, 7);
+
+    /* 600 KiB: more than the receive buffer holds. */
+    fill(msg, 600 * 1024, 9);
+    n = cli_frame(wire, 2, msg, 600 * 1024);
+    assert_int_equal(send(s, wire, n, 0), (ssize_t)n);
+    expect_filled(s, msg, back, cap, 600 * 1024, 9);
+
+    /* 500 KiB of binary, then 70 KiB of ASCII text whose last byte is not
+     * UTF-8, in one send: the text is cut by a 512 KiB read. */
+    fill(msg, 500 * 1024, 3);
+    n = cli_frame(wire, 2, msg, 500 * 1024);
+    memset(msg, 'a', 70 * 1024);
+    msg[70 * 1024 - 1] = 0xff;
+    n += cli_frame(wire + n, 1, msg, 70 * 1024);
+    assert_int_equal(send(s, wire, n, 0), (ssize_t)n);
+    expect_filled(s, msg, back, cap, 500 * 1024, 3);
+    assert_int_equal(cli_close_code(s), 1007);
+    close(s);
+}
+
+/* Echoes of large payloads leave by reference to the receive buffer, the
+ * echoes of one read in one write: order with small frames and a close sent
+ * from the same read is kept, and so are the bytes when the socket takes only
+ * part of the write (the peer reads nothing until it has sent 40 messages). */
+static void large_echoes_in_order(const struct fix *f, const char *tok, uint8_t *wire, uint8_t *msg,
+                                  uint8_t *back, size_t cap)
+{
+    size_t n = 0, len = 0;
+    int s = cli_connect(f->port);
+    assert_int_equal(cli_upgrade(s, "/", tok), 101);
+
+    for (unsigned i = 0; i < 40; i++) {
+        fill(msg, 65536 + i, i);
+        n += cli_frame(wire + n, 2, msg, 65536 + i);
+    }
+    assert_int_equal(send(s, wire, n, 0), (ssize_t)n);
+    for (unsigned i = 0; i < 40; i++) {
+        expect_filled(s, msg, back, cap, 65536 + i, i);
+    }
+
+    fill(msg, 20000, 1);
+    n = cli_frame(wire, 2, msg, 20000);
+    n += cli_frame(wire + n, 1, (const uint8_t *)"hello", 5);
+    fill(msg, 30000, 2);
+    n += cli_frame(wire + n, 2, msg, 30000);
+    n += cli_frame(wire + n, 1, (const uint8_t *)"close", 5);
+    assert_int_equal(send(s, wire, n, 0), (ssize_t)n);
+    expect_filled(s, msg, back, cap, 20000, 1);
+    assert_int_equal(cli_recv_big(s, back, cap, &len), 1);
+    assert_int_equal(len, 5);
+    assert_memory_equal(back, "hello", 5);
+    expect_filled(s, msg, back, cap, 30000, 2);
+    assert_int_equal(cli_close_code(s), 4001);
+    close(s);
+}
+
+static void test_large_messages(void **state)
+{
+    (void)state;
+    struct fix *f = fix_start(0, 8 * 1024 * 1024);
+    char *tok = make_token(f, "frank");
+    size_t cap = 700 * 1024;
+    uint8_t *wire = malloc(40 * 65600), *msg = malloc(cap), *back = malloc(cap);
+    large_cut_by_reads(f, tok, wire, msg, back, cap);
+    large_echoes_in_order(f, tok, wire, msg, back, cap);
+    free(wire);
+    free(msg);
+    free(back);
+    wsjwt_free(tok);
+    fix_stop(f);
+}
+
 static void test_select_protocol(void **state)
 {
     (void)state;
@@ -668,6 +840,7 @@ int main(void)
         cmocka_unit_test(test_close_from_inside_callbacks),
         cmocka_unit_test(test_backpressure_and_drain),
         cmocka_unit_test(test_burst_of_small_frames),
+        cmocka_unit_test(test_large_messages),
         cmocka_unit_test(test_select_protocol),
         cmocka_unit_test(test_config_checks),
         cmocka_unit_test(test_insecure_no_auth_and_threads),

@@ -598,31 +598,53 @@ static void test_utf8_fail_fast(void **state)
 
 /* ---- masking ------------------------------------------------------------------ */
 
+/* Masks buf[off, off + len) at the given phase, whole and in two pieces cut
+ * at `cut`, and compares all of buf (the bytes around must stay as they
+ * were) with a byte-at-a-time reference. */
+static void check_mask(uint8_t *buf, uint8_t *ref, size_t size, size_t off, size_t len, unsigned phase,
+                       size_t cut)
+{
+    const uint8_t key[4] = {0xde, 0x80, 0x5a, 0xff};
+    for (size_t i = 0; i < size; i++)
+        buf[i] = ref[i] = (uint8_t)(i * 131 + 7);
+    for (size_t i = 0; i < len; i++)
+        ref[off + i] ^= key[(phase + i) % 4];
+    unsigned np = wsjwt__ws_mask(buf + off, len, key, phase);
+    assert_int_equal(np, (phase + len) % 4);
+    assert_memory_equal(buf, ref, size);
+    /* Two pieces continue the phase. */
+    for (size_t i = 0; i < size; i++)
+        buf[i] = (uint8_t)(i * 131 + 7);
+    np = wsjwt__ws_mask(buf + off, cut, key, phase);
+    assert_int_equal(np, (phase + cut) % 4);
+    wsjwt__ws_mask(buf + off + cut, len - cut, key, np);
+    assert_memory_equal(buf, ref, size);
+}
+
 static void test_mask(void **state)
 {
     (void)state;
     static uint8_t buf[300], ref[300];
-    const uint8_t key[4] = {0xde, 0xad, 0xbe, 0xef};
-    for (size_t off = 0; off < 8; off++) {
-        for (size_t len = 0; len < 200; len += (len < 40 ? 1 : 13)) {
-            for (unsigned phase = 0; phase < 4; phase++) {
-                for (size_t i = 0; i < sizeof(buf); i++)
-                    buf[i] = ref[i] = (uint8_t)(i * 31 + 7);
-                for (size_t i = 0; i < len; i++)
-                    ref[off + i] ^= key[(phase + i) % 4];
-                unsigned np = wsjwt__ws_mask(buf + off, len, key, phase);
-                assert_int_equal(np, (phase + len) % 4);
-                assert_memory_equal(buf, ref, sizeof(buf));
-                /* Two pieces continue the phase. */
-                for (size_t i = 0; i < sizeof(buf); i++)
-                    buf[i] = (uint8_t)(i * 31 + 7);
-                size_t cut = len / 3;
-                np = wsjwt__ws_mask(buf + off, cut, key, phase);
-                wsjwt__ws_mask(buf + off + cut, len - cut, key, np);
-                assert_memory_equal(buf, ref, sizeof(buf));
-            }
-        }
-    }
+    for (size_t off = 0; off < 8; off++)
+        for (size_t len = 0; len < 200; len += (len < 40 ? 1 : 13))
+            for (unsigned phase = 0; phase < 4; phase++)
+                check_mask(buf, ref, sizeof(buf), off, len, phase, len / 3);
+}
+
+/* Long payloads take the vector loops (16 and, on x86-64 with AVX2, 32 bytes
+ * at a time, after reaching 32-byte alignment): every alignment, every phase,
+ * lengths around the vector threshold (128) and the block sizes; the second
+ * piece of the split starts unaligned with another phase. */
+static void test_mask_long(void **state)
+{
+    (void)state;
+    static uint8_t buf[1300], ref[1300];
+    static const size_t lens[] = {127, 128, 129, 131, 143, 144, 159, 160,  161,  191,  192, 255,
+                                  256, 257, 300, 383, 384, 385, 511, 1000, 1023, 1024, 1200};
+    for (size_t off = 0; off < 40; off++)
+        for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++)
+            for (unsigned phase = 0; phase < 4; phase++)
+                check_mask(buf, ref, sizeof(buf), off, lens[k], phase, lens[k] / 2 + 1);
 }
 
 /* ---- encoder ---------------------------------------------------------------- */
@@ -693,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_utf8_fail_fast),
         cmocka_unit_test(test_dead_after_error),
         cmocka_unit_test(test_mask),
+        cmocka_unit_test(test_mask_long),
         cmocka_unit_test(test_encoder),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
