@@ -451,6 +451,34 @@ static void conn_gone(struct bconn *bc)
         stop_loop(w);
 }
 
+/* Upgrade mode: the worker's next upgrade on the same client
+ * (wsjwt_client_restart: a fresh key, the request and memory reused, no
+ * allocation) when the run wants one and the token is the same for every
+ * connection. Returns 1 when it started; 0: the caller ends the client as
+ * before (conn_gone, directly or from on_close). */
+static int upgrade_again(struct bconn *bc)
+{
+    struct worker *w = bc->w;
+    struct bench *b = w->b;
+    int ph = phase_of(b);
+    if (b->to.sign || ph == P_STOP || ph == P_SETUP || (b->o.count && w->started >= w->quota))
+        return 0;
+    int rc = wsjwt_client_restart(bc->c);
+    if (rc == WSJWT_ESTATE)
+        return 0;
+    if (rc) { /* shut without a callback: ours to free */
+        count_error(w, E_CONNECT);
+        conn_gone(bc);
+        return 1;
+    }
+    if (bc->open) {
+        bc->open = 0;
+        w->connecting++;
+    }
+    w->started++;
+    return 1;
+}
+
 static void on_open(struct wsjwt_client *c, const char *protocol, void *user)
 {
     struct bconn *bc = user;
@@ -468,7 +496,8 @@ static void on_open(struct wsjwt_client *c, const char *protocol, void *user)
         } else {
             count_error(w, E_HANDSHAKE); /* a 101 where a refusal was expected */
         }
-        conn_gone(bc);
+        if (!upgrade_again(bc))
+            conn_gone(bc);
         return;
     }
     w->st.opened++;
@@ -537,6 +566,7 @@ static void on_error(struct wsjwt_client *c, int err, const struct wsjwt_client_
         if (phase_of(b) == P_MEASURE)
             w->st.upgrades++;
         atomic_store_explicit(&w->pub_done, ++w->done, memory_order_relaxed);
+        upgrade_again(bc); /* or on_close follows and conn_gone starts the next */
         return;
     }
     if (phase_of(b) == P_STOP && bc->open)
