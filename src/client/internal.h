@@ -25,6 +25,9 @@ int wsjwt__client_feed(struct wsjwt_client *c, const uint8_t *data, size_t len);
 /* n bytes from OpenSSL's CSPRNG through a per-thread batch (random.c).
  * Returns 0 or WSJWT_ECRYPTO. */
 int wsjwt__client_random(void *out, size_t n);
+/* One frame's mask key from the same cache (4 bytes, never handed out
+ * twice): 0 or WSJWT_ECRYPTO. */
+int wsjwt__client_mask(uint8_t out[4]);
 
 /* The clients' sockets of a loop in one epoll set (poll.c): one
  * registration per socket, edge-triggered for reading and writing, and
