@@ -1172,19 +1172,9 @@ static void rx_frames(struct wsjwt_client *c, size_t off)
             need = frame_need(in + off, len - off);
             if (need == 0 || (need > len - off && need <= c->rbuf.cap))
                 break;
-            if (c->on_masked && !c->msg_open && need <= len - off) {
-                int rc = masked_message(c, in + off, need);
-                if (rc < 0) {
-                    fail(c, rc, NULL, 0);
-                    return;
-                }
-                if (rc == 1) {
-                    off += need;
-                    continue;
-                }
-            }
-            if (!c->raw_echo && !c->msg_open && need <= len - off) {
-                int rc = small_message(c, in + off);
+            if (!c->msg_open && need <= len - off && (c->on_masked || !c->raw_echo)) {
+                /* A whole message in one frame: the two short ways. */
+                int rc = c->on_masked ? masked_message(c, in + off, need) : small_message(c, in + off);
                 if (rc < 0) {
                     fail(c, rc, NULL, 0);
                     return;
