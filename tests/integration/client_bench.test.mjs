@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import net from 'node:net';
 import { jwt, WebSocket, BIN, SECRET, startServer } from './lib.mjs';
 
@@ -112,6 +113,74 @@ test('upgrade: authenticated upgrades/s with --sign, refused ones with --expect-
     assert.equal(r.code, 1);
     assert.ok(r.json.errors_by_kind.refused > 0, JSON.stringify(r.json));
     assert.match(r.err, /refused \d+/);
+  }
+});
+
+// With one token for every connection, upgrade mode restarts each client
+// (wsjwt_client_restart) instead of allocating a new one: the checks must
+// stay those of a fresh client. The server records every request's key.
+test('upgrade with one token: each client restarted, a fresh Sec-WebSocket-Key per upgrade, exact counts', async () => {
+  const keys = [];
+  const wss = new WebSocket.Server({
+    host: '127.0.0.1',
+    port: 0,
+    verifyClient: (info) => {
+      keys.push(info.req.headers['sec-websocket-key']);
+      return info.req.headers.token === token;
+    },
+  });
+  await new Promise((resolve) => wss.on('listening', resolve));
+  try {
+    const url = `ws://127.0.0.1:${wss.address().port}/`;
+    let r = await bench([url, '--mode', 'upgrade', '--token', token, '--connections', '3', '--count', '60']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.upgrades, 60);
+    assert.equal(r.json.errors, 0);
+    assert.equal(keys.length, 60);
+    assert.equal(new Set(keys).size, 60, 'a key was sent twice');
+    for (const k of keys) assert.equal(Buffer.from(k, 'base64').length, 16); // RFC 6455 4.1: 16 random bytes
+    keys.length = 0;
+    r = await bench([url, '--mode', 'upgrade', '--token', 'not.a.token', '--expect-status', '401',
+      '--connections', '2', '--count', '40']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.upgrades, 40);
+    assert.equal(new Set(keys).size, 40);
+  } finally {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+  }
+});
+
+// A server that answers every other upgrade with the accept of RFC 6455's
+// sample key (what a client replaying that key would take) and the others
+// correctly: the requests that follow a successful upgrade come from
+// restarted clients, and each wrong accept must still be caught.
+test('upgrade: the accept is checked on restarted connections too', async () => {
+  let n = 0;
+  const srv = net.createServer((sock) => {
+    let head = '';
+    sock.on('data', (d) => {
+      head += d;
+      if (!head.includes('\r\n\r\n')) return;
+      const key = /sec-websocket-key: *([^\r]*)/i.exec(head)[1];
+      head = '';
+      const accept = n++ % 2 ? 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='
+        : crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    });
+    sock.on('error', () => {});
+  });
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  try {
+    const r = await bench([`ws://127.0.0.1:${srv.address().port}/`, '--mode', 'upgrade', '--token', token,
+      '--connections', '1', '--count', '30']);
+    assert.equal(r.code, 1);
+    assert.equal(n, 30);
+    assert.equal(r.json.upgrades, 15);
+    assert.equal(r.json.errors_by_kind.handshake, 15, JSON.stringify(r.json.errors_by_kind));
+  } finally {
+    srv.close();
   }
 });
 
