@@ -474,6 +474,23 @@ typedef uint64_t mask_vec __attribute__((vector_size(32)));
 #ifndef MASK_CLONES
 #define MASK_CLONES
 #endif
+/* The word-at-a-time part: bytes [i, n) of dst = src XOR the key (phase 0
+ * at i, a multiple of 4), 8 bytes a step, then byte by byte. */
+static inline void xor_words(uint8_t *dst, const uint8_t *src, size_t i, size_t n, const uint8_t mask[4])
+{
+    uint32_t m32;
+    memcpy(&m32, mask, 4);
+    uint64_t m = ((uint64_t)m32 << 32) | m32; /* the key twice, in memory order */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, src + i, 8);
+        v ^= m;
+        memcpy(dst + i, &v, 8);
+    }
+    for (; i < n; i++)
+        dst[i] = src[i] ^ mask[i & 3];
+}
+
 MASK_CLONES
 static void xor_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4])
 {
@@ -491,14 +508,7 @@ static void xor_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t m
         memcpy(dst + i, &a, 32);
         memcpy(dst + i + 32, &b, 32);
     }
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, src + i, 8);
-        v ^= m;
-        memcpy(dst + i, &v, 8);
-    }
-    for (; i < n; i++)
-        dst[i] = src[i] ^ mask[i & 3];
+    xor_words(dst, src, i, n, mask);
 }
 
 /* Append one masked frame to `out`; flush unless we are inside a callback of
@@ -527,16 +537,17 @@ static int queue_frame(struct wsjwt_client *c, unsigned first, const void *data,
      * out.len moves, so a failure leaves nothing behind). */
     if ((rc = wsjwt__client_mask(p + hs - 4)) != 0)
         return rc;
-    if (len < 126) { /* the usual small frame, without the general writer */
+    if (len < 126) { /* the usual small frame, without the general writer nor a vector call */
         p[0] = (uint8_t)first;
         p[1] = (uint8_t)(0x80u | len);
+        xor_words(p + hs, data, 0, len, p + hs - 4);
     } else {
         uint8_t mask[4];
         memcpy(mask, p + hs - 4, 4);
         if ((rc = wsjwt__ws_write_header(p, hs, first, len, mask, &n)) != 0)
             return rc;
+        xor_mask(p + hs, data, len, p + hs - 4);
     }
-    xor_mask(p + hs, data, len, p + hs - 4);
     if (!c->nodelay && c->fd >= 0) {
         /* Frames go out as soon as they are written. Set at the first frame,
          * not at connect: the request is one write that Nagle never holds,
@@ -1695,6 +1706,12 @@ int wsjwt_client_connect(struct wsjwt_client *c)
     return 0;
 }
 
+static size_t queued_bytes(const struct wsjwt_client *c)
+{
+    return c->out.len - c->out_off + (cork.owner == c ? cork.len : 0) +
+           (c->tls ? wsjwt__tls_out_size(c->tls) : 0);
+}
+
 int wsjwt_client_restart(struct wsjwt_client *c)
 {
     if (!c || c->freed || c->state <= ST_RESOLVING || c->state == ST_SHUT || c->resolving)
@@ -1762,7 +1779,7 @@ int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size
     if (len && !data)
         return WSJWT_EINVAL;
     /* One message larger than the cap still goes when nothing is queued. */
-    size_t queued = wsjwt_client_queued(c);
+    size_t queued = queued_bytes(c);
     if (queued && (len > c->max_send_queue || queued > c->max_send_queue - len))
         return WSJWT_EBACKPRESSURE;
     unsigned first = WSJWT__WS_FIN | (binary ? WSJWT__WS_BINARY : WSJWT__WS_TEXT);
@@ -1836,10 +1853,7 @@ const char *wsjwt_client_protocol(const struct wsjwt_client *c)
 
 size_t wsjwt_client_queued(const struct wsjwt_client *c)
 {
-    if (!c)
-        return 0;
-    return c->out.len - c->out_off + (cork.owner == c ? cork.len : 0) +
-           (c->tls ? wsjwt__tls_out_size(c->tls) : 0);
+    return c ? queued_bytes(c) : 0;
 }
 
 void *wsjwt_client_user(const struct wsjwt_client *c)
