@@ -368,6 +368,7 @@ static void on_timer(uv_timer_t *t)
             if (c->reads - c->reads_at_sweep >= 2)
                 c->busy = 1;
             c->reads_at_sweep = c->reads;
+            c->sweeping = 1;
             uv_timer_start(&c->timer, on_timer, RBUF_IDLE_MS, 0);
         }
     } else {

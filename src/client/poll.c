@@ -39,6 +39,8 @@ struct wsjwt__cpoll {
     void (*cb)(void *owner, uint32_t events);
     struct epoll_event *batch; /* events being dispatched, or NULL */
     int batch_n;
+    int batch_i;   /* the one being dispatched */
+    void *current; /* its owner */
     struct wsjwt__cpoll *next;
 };
 
@@ -63,9 +65,12 @@ static void on_ready(uv_poll_t *h, int status, int events)
         if (!owner)
             continue; /* its socket was closed by an earlier event of this batch */
         ev[i].data.ptr = NULL;
+        p->batch_i = i;
+        p->current = owner;
         p->cb(owner, ev[i].events);
     }
     p->batch = NULL;
+    p->current = NULL;
 }
 
 static void on_closed(uv_handle_t *h)
@@ -132,9 +137,15 @@ int wsjwt__cpoll_add(struct wsjwt__cpoll *p, int fd, void *owner)
 
 void wsjwt__cpoll_forget(struct wsjwt__cpoll *p, void *owner)
 {
-    for (int i = 0; p->batch && i < p->batch_n; i++)
-        if (p->batch[i].data.ptr == owner)
+    /* An owner has at most one event in a batch (one registration), and
+     * the events up to the one being dispatched are taken already: nothing
+     * to look for when the owner is the one being dispatched (a client
+     * closing its socket from its own event, as every upgrade ends). */
+    for (int i = p->batch_i + 1; p->batch && p->current != owner && i < p->batch_n; i++)
+        if (p->batch[i].data.ptr == owner) {
             p->batch[i].data.ptr = NULL;
+            break;
+        }
     if (--p->sockets == 0)
         uv_unref((uv_handle_t *)&p->poll);
 }

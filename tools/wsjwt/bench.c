@@ -1245,8 +1245,10 @@ int cmd_bench(int argc, char **argv)
         uv_prepare_init(&w->loop, &w->tick_before);
         uv_check_init(&w->loop, &w->tick_after);
         w->tick_before.data = w->tick_after.data = w;
-        uv_prepare_start(&w->tick_before, tick_before);
-        uv_check_start(&w->tick_after, tick_after);
+        if (o->mode == M_ECHO) { /* the only mode that reads the clock per reply */
+            uv_prepare_start(&w->tick_before, tick_before);
+            uv_check_start(&w->tick_after, tick_after);
+        }
     }
     struct sample sm = {.server_cpu = -1, .rss0 = -1, .rss1 = -1};
     if (o->server_pid)
