@@ -160,7 +160,7 @@ struct wsjwt_client {
  * own `out`, and the cork is free again after every flush. It shares one
  * allocation with the shared read buffer (shared_rbuf). Clients belong to
  * their loop's thread: no lock. */
-#define CORK_SIZE (64u * 1024u)
+#define CORK_SIZE (320u * 1024u) /* four 64 KiB frames with their headers */
 struct cork {
     uint8_t *p;
     size_t len;

@@ -53,9 +53,13 @@
 /* Open loop: a libuv timer ticks at best every millisecond; lateness up to two
  * ticks is the generator's granularity, not the server's doing. */
 #define RATE_SLACK_NS 2e6
-/* Above this size one pattern (the sequence number still tells replies
- * apart): 16 copies of 16 MiB per thread would be memory for nothing. */
-#define NPAT_MAX_SIZE (64u * 1024u)
+/* Bytes of patterns per copy (the reference set, and each thread's send
+ * set): as many patterns as fit, at least one, at most NPAT (the sequence
+ * number still tells replies apart). Both sets then stay in the core's
+ * cache next to the read and send buffers: 16 patterns of 64 KiB were 2 MiB
+ * cycled through per 16 messages, past the 1 MiB L2 of the machine the
+ * benchmarks run on. */
+#define NPAT_BYTES (128u * 1024u)
 /* Send-time slots (connections x in-flight): 16 M slots are 128 MiB. */
 #define MAX_SLOTS  (16u * 1024u * 1024u)
 #define SEQ_DIGITS 8u
@@ -1038,7 +1042,9 @@ static int parse(int argc, char **argv, struct bench *b)
         fprintf(stderr, CMD ": --connections x --in-flight is capped at %u\n", MAX_SLOTS);
         return EXIT_USAGE;
     }
-    b->npat = o->size > NPAT_MAX_SIZE ? 1 : NPAT;
+    b->npat = o->size <= NPAT_BYTES / NPAT ? NPAT
+              : o->size >= NPAT_BYTES      ? 1
+                                           : (unsigned)(NPAT_BYTES / o->size);
     if (!o->sources) {
         o->sources = 1;
         if (o->conns > PORTS_PER_SOURCE && u.host_len >= 4 && memcmp(u.host, "127.", 4) == 0)
