@@ -6,7 +6,10 @@
 // second each) and small.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import { jwt, WebSocket, BIN, SECRET, startServer } from './lib.mjs';
@@ -181,6 +184,46 @@ test('upgrade: the accept is checked on restarted connections too', async () => 
     assert.equal(r.json.errors_by_kind.handshake, 15, JSON.stringify(r.json.errors_by_kind));
   } finally {
     srv.close();
+  }
+});
+
+// wss://: a restart is a new TLS session on the same context (the
+// certificate verified again each time), then the upgrade.
+test('upgrade over wss:// with one token: each restart a new TLS handshake, verified, counted', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsjwt-bench-tls-'));
+  const ossl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
+      '-out', 'ca.pem', '-days', '1', '-subj', '/CN=bench test CA');
+    ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'srv.key',
+      '-out', 'srv.csr', '-subj', '/CN=localhost');
+    fs.writeFileSync(path.join(dir, 'srv.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    ossl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+      '-out', 'srv.pem', '-days', '1', '-extfile', 'srv.ext');
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    return t.skip('no openssl command: ' + e.message);
+  }
+  const srv = await startServer(['--tls-cert', path.join(dir, 'srv.pem'), '--tls-key', path.join(dir, 'srv.key')]);
+  try {
+    const url = `wss://localhost:${srv.port}/`;
+    const ca = ['--ca', path.join(dir, 'ca.pem')];
+    let r = await bench([url, '--mode', 'upgrade', '--token', token, ...ca, '--connections', '3', '--count', '30']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.upgrades, 30);
+    assert.equal(r.json.errors, 0);
+    r = await bench([url, '--mode', 'upgrade', '--token', 'not.a.token', '--expect-status', '401', ...ca,
+      '--connections', '2', '--count', '20']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.upgrades, 20);
+    // without the CA every handshake fails verification, each one counted
+    r = await bench([url, '--mode', 'upgrade', '--token', token, '--connections', '2', '--count', '6']);
+    assert.equal(r.code, 1);
+    assert.equal(r.json.upgrades, 0);
+    assert.ok(r.json.errors >= 6, JSON.stringify(r.json.errors_by_kind));
+  } finally {
+    await srv.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
