@@ -767,14 +767,6 @@ struct multi {
     struct wsjwt_client *c;
 };
 
-static void multi_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-    static char buf[4096];
-    (void)h;
-    (void)hint;
-    *b = uv_buf_init(buf, sizeof(buf));
-}
-
 static void multi_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct multi *m = s->data;
@@ -809,7 +801,7 @@ static void multi_conn(uv_stream_t *l, int status)
     uv_tcp_init(&m->loop, p);
     p->data = m;
     assert_int_equal(uv_accept(l, (uv_stream_t *)p), 0);
-    uv_read_start((uv_stream_t *)p, multi_alloc, multi_read);
+    uv_read_start((uv_stream_t *)p, peer_alloc, multi_read);
 }
 
 static void multi_open(struct wsjwt_client *c, const char *protocol, void *user)
