@@ -371,4 +371,10 @@ test('--rate: open loop offers the rate (not more), every reply checked', async 
   assert.equal(r.code, 0, r.err);
   assert.equal(r.json.errors, 0, JSON.stringify(r.json.errors_by_kind));
   assert.ok(r.json.messages_per_s > 850 && r.json.messages_per_s < 1100, String(r.json.messages_per_s));
+  // a finer tick (a timerfd every 100 us): the same rate, no more
+  const f = await bench([ours.url, '--token', token, '--rate', '1000', '--tick-us', '100', '--connections', '8',
+    '--in-flight', '64', '--duration', '1.5', '--warmup', '0.3']);
+  assert.equal(f.code, 0, f.err);
+  assert.equal(f.json.errors, 0, JSON.stringify(f.json.errors_by_kind));
+  assert.ok(f.json.messages_per_s > 850 && f.json.messages_per_s < 1100, String(f.json.messages_per_s));
 });

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,9 +51,12 @@
 /* Patterns: reply k is checked against pattern k % npat plus its sequence
  * number in the first bytes. */
 #define NPAT 16u
-/* Open loop: a libuv timer ticks at best every millisecond; lateness up to two
- * ticks is the generator's granularity, not the server's doing. */
-#define RATE_SLACK_NS 2e6
+/* Open loop: messages leave at ticks of --tick-us (a timerfd: libuv's own
+ * timers tick at best every millisecond, and 200 messages a tick at
+ * 200 000/s arrive at a server as bursts it batches, not as the paced load
+ * bench/loadgen offers with its 50 us tick); lateness up to two ticks is the
+ * generator's granularity, not the server's doing. */
+#define RATE_SLACK_TICKS 2.0
 /* Bytes of patterns per copy (the reference set, and each thread's send
  * set): as many patterns as fit, at least one, at most NPAT (the sequence
  * number still tells replies apart). Both sets then stay in the core's
@@ -144,7 +148,7 @@ struct opts {
                         connection; upgrade, upgrades in all */
     int duration_given;
     const char *label;
-    double duration, warmup, rate, timeout;
+    double duration, warmup, rate, timeout, tick_us;
     struct wsjwt_tls_client_opts tls; /* wss:// */
 };
 
@@ -171,7 +175,8 @@ struct worker {
     pthread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
-    uv_timer_t rate_timer;
+    uv_poll_t rate_poll; /* open loop: the tick timerfd (rate_fd, -1 if none) */
+    int rate_fd;
     /* One clock reading per batch of socket events, as bench/loadgen takes
      * one per epoll_wait: replies handled in the same loop turn share it
      * (a clock_gettime per reply was 37 instructions of about 800 per
@@ -449,8 +454,11 @@ static void stop_loop(struct worker *w)
     }
     if (!uv_is_closing((uv_handle_t *)&w->wake))
         uv_close((uv_handle_t *)&w->wake, NULL);
-    if (!uv_is_closing((uv_handle_t *)&w->rate_timer))
-        uv_close((uv_handle_t *)&w->rate_timer, NULL);
+    if (w->rate_fd >= 0) { /* uv_close takes it out of libuv's set: then it may be closed */
+        uv_close((uv_handle_t *)&w->rate_poll, NULL);
+        close(w->rate_fd);
+        w->rate_fd = -1;
+    }
 }
 
 /* Sends the connection's next message; its latency counts from `t0`. */
@@ -700,19 +708,25 @@ static void start_conn(struct worker *w, struct bconn *bc)
 /* ---- the worker loop ---------------------------------------------------------------- */
 
 /* Open loop: message k of this thread is due at start + k / rate. It is sent
- * at the first timer tick at or after that time. When it leaves more than
- * RATE_SLACK_NS late, its latency counts from when it was due, so a stalled
- * server or generator shows in the latency instead of silently lowering the
- * offered rate (coordinated omission); within the slack (the 1 ms tick's own
- * granularity) it counts from the send. A message due while every window is
- * full is not sent and counts as behind. */
-static void on_rate(uv_timer_t *t)
+ * at the first tick at or after that time. When it leaves more than
+ * RATE_SLACK_TICKS ticks late, its latency counts from when it was due, so a
+ * stalled server or generator shows in the latency instead of silently
+ * lowering the offered rate (coordinated omission); within the slack (the
+ * tick's own granularity) it counts from the send. A message due while every
+ * window is full is not sent and counts as behind. */
+static void on_rate(uv_poll_t *h, int status, int events)
 {
-    struct worker *w = t->data;
+    struct worker *w = h->data;
     struct bench *b = w->b;
+    uint64_t ticks;
+    (void)status;
+    (void)events;
+    if (read(w->rate_fd, &ticks, sizeof(ticks)) < 0)
+        return; /* not due yet (EAGAIN) */
     int ph = phase_of(b);
     if (ph != P_WARMUP && ph != P_MEASURE)
         return;
+    double slack = RATE_SLACK_TICKS * b->o.tick_us * 1e3;
     uint64_t now = now_ns();
     for (; w->due <= (double)now; w->due += w->interval) {
         struct bconn *bc = NULL;
@@ -726,7 +740,7 @@ static void on_rate(uv_timer_t *t)
         if (!bc)
             count_error(w, E_BEHIND);
         else
-            send_at(bc, (double)now - w->due > RATE_SLACK_NS ? (uint64_t)w->due : now);
+            send_at(bc, (double)now - w->due > slack ? (uint64_t)w->due : now);
     }
 }
 
@@ -746,7 +760,21 @@ static void on_wake(uv_async_t *a)
         } else if (b->o.mode == M_ECHO && b->o.rate > 0) {
             w->interval = 1e9 / (b->o.rate / b->o.threads);
             w->due = (double)now_ns();
-            uv_timer_start(&w->rate_timer, on_rate, 1, 1);
+            long ns = (long)(b->o.tick_us * 1e3);
+            struct itimerspec its = {{ns / 1000000000L, ns % 1000000000L},
+                                     {ns / 1000000000L, ns % 1000000000L}};
+            w->rate_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+            if (w->rate_fd < 0 || timerfd_settime(w->rate_fd, 0, &its, NULL) != 0 ||
+                uv_poll_init(&w->loop, &w->rate_poll, w->rate_fd) != 0) {
+                fprintf(stderr, CMD ": cannot pace (timerfd)\n");
+                if (w->rate_fd >= 0)
+                    close(w->rate_fd);
+                w->rate_fd = -1;
+                count_error(w, E_SEND);
+            } else {
+                w->rate_poll.data = w;
+                uv_poll_start(&w->rate_poll, UV_READABLE, on_rate);
+            }
         } else if (b->o.mode == M_ECHO) {
             for (uint32_t i = 0; i < w->n; i++)
                 if (w->conns[i].open)
@@ -760,7 +788,8 @@ static void on_wake(uv_async_t *a)
                 send_one(&w->conns[i]);
     }
     if (ph == P_STOP) {
-        uv_timer_stop(&w->rate_timer);
+        if (w->rate_fd >= 0)
+            uv_poll_stop(&w->rate_poll);
         for (uint32_t i = 0; i < w->n; i++) {
             struct bconn *bc = &w->conns[i];
             if (!bc->c)
@@ -857,6 +886,7 @@ static void help(FILE *out)
           "                      upgrade, M upgrades in all (for instruction counts)\n"
           "  --warmup S          seconds before measuring (1)\n"
           "  --rate R            echo: R messages/s in all, open loop (default: closed loop)\n"
+          "  --tick-us T         --rate: send what is due every T microseconds (1000)\n"
           "  --threads T         event-loop threads (1)\n"
           "  --sources K         spread connections over 127.0.0.1..K (auto beyond 20000)\n"
           "  --expect-status S   upgrade: the status every upgrade must get (101; 401 for\n"
@@ -902,6 +932,7 @@ static int parse(int argc, char **argv, struct bench *b)
     o->threads = 1;
     o->expect = 101;
     o->timeout = 10;
+    o->tick_us = 1000;
     for (int i = 1; i < argc;) {
         const char *v = NULL;
         double d;
@@ -992,6 +1023,7 @@ static int parse(int argc, char **argv, struct bench *b)
         NUM("--count", 1, 1e12, o->count, uint64_t)
         NUM("--warmup", 0, MAX_SECONDS, o->warmup, double)
         NUM("--rate", 1, 1e9, o->rate, double)
+        NUM("--tick-us", 10, 100000, o->tick_us, double)
         NUM("--threads", 1, MAX_THREADS, o->threads, uint32_t)
         NUM("--sources", 1, 250, o->sources, uint32_t)
         NUM("--expect-status", 100, 599, o->expect, uint32_t)
@@ -1246,8 +1278,7 @@ int cmd_bench(int argc, char **argv)
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
-        uv_timer_init(&w->loop, &w->rate_timer);
-        w->rate_timer.data = w;
+        w->rate_fd = -1;
         uv_prepare_init(&w->loop, &w->tick_before);
         uv_check_init(&w->loop, &w->tick_after);
         w->tick_before.data = w->tick_after.data = w;
