@@ -175,6 +175,20 @@ WSJWT_API int wsjwt_client_new(uv_loop_t *loop, const struct wsjwt_client_opts *
  * no callback runs. */
 WSJWT_API int wsjwt_client_connect(struct wsjwt_client *c);
 
+/* Ends the current connection at once, as wsjwt_client_free() would (a TCP
+ * reset, no callback for it), and starts a new one with the same options as
+ * wsjwt_client_connect() does, with a fresh Sec-WebSocket-Key: for clients
+ * that connect again and again (load generators), the memory of the first
+ * connection is reused and the request is not built again. Name resolution
+ * is not repeated: the addresses the first connect found are tried again.
+ * Allowed once the client has connected (or is connecting) and before
+ * on_close, also from inside its callbacks (on_open, on_error, ...): the
+ * callbacks that follow are the new connection's. Returns 0, WSJWT_ESTATE
+ * (never connected, still resolving, freed, or shut: after on_error's
+ * return or on_close), or the errors of wsjwt_client_connect(); on an error
+ * other than WSJWT_ESTATE no callback runs any more: free the client. */
+WSJWT_API int wsjwt_client_restart(struct wsjwt_client *c);
+
 /* Sends one message (binary != 0: binary, else text; text is not checked
  * here, the server will). The data is copied. Returns 0, WSJWT_ESTATE (not
  * open, or closing), WSJWT_EBACKPRESSURE (queue over max_send_queue: nothing

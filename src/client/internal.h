@@ -25,5 +25,24 @@ int wsjwt__client_feed(struct wsjwt_client *c, const uint8_t *data, size_t len);
 /* n bytes from OpenSSL's CSPRNG through a per-thread batch (random.c).
  * Returns 0 or WSJWT_ECRYPTO. */
 int wsjwt__client_random(void *out, size_t n);
+/* One frame's mask key from the same cache (4 bytes, never handed out
+ * twice): 0 or WSJWT_ECRYPTO. */
+int wsjwt__client_mask(uint8_t out[4]);
+
+/* The clients' sockets of a loop in one epoll set (poll.c): one
+ * registration per socket, edge-triggered for reading and writing, and
+ * close() is the only way out of it.
+ *   get     a reference to the loop's set (created at the first); cb gets
+ *           every readiness event: the owner given to add, epoll's events.
+ *           NULL when the set cannot be created.
+ *   put     drops the reference; the last one closes the set.
+ *   add     registers a socket: 0 or a negative errno (-EEXIST, -ENOMEM...).
+ *   forget  before the owner closes its socket: no event of it is delivered
+ *           any more (not even one already taken from the kernel). */
+struct wsjwt__cpoll;
+struct wsjwt__cpoll *wsjwt__cpoll_get(uv_loop_t *loop, void (*cb)(void *owner, uint32_t events));
+void wsjwt__cpoll_put(struct wsjwt__cpoll *p);
+int wsjwt__cpoll_add(struct wsjwt__cpoll *p, int fd, void *owner);
+void wsjwt__cpoll_forget(struct wsjwt__cpoll *p, void *owner);
 
 #endif

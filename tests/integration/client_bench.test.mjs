@@ -6,7 +6,11 @@
 // second each) and small.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
 import net from 'node:net';
 import { jwt, WebSocket, BIN, SECRET, startServer } from './lib.mjs';
 
@@ -112,6 +116,114 @@ test('upgrade: authenticated upgrades/s with --sign, refused ones with --expect-
     assert.equal(r.code, 1);
     assert.ok(r.json.errors_by_kind.refused > 0, JSON.stringify(r.json));
     assert.match(r.err, /refused \d+/);
+  }
+});
+
+// With one token for every connection, upgrade mode restarts each client
+// (wsjwt_client_restart) instead of allocating a new one: the checks must
+// stay those of a fresh client. The server records every request's key.
+test('upgrade with one token: each client restarted, a fresh Sec-WebSocket-Key per upgrade, exact counts', async () => {
+  const keys = [];
+  const wss = new WebSocket.Server({
+    host: '127.0.0.1',
+    port: 0,
+    verifyClient: (info) => {
+      keys.push(info.req.headers['sec-websocket-key']);
+      return info.req.headers.token === token;
+    },
+  });
+  await new Promise((resolve) => wss.on('listening', resolve));
+  try {
+    const url = `ws://127.0.0.1:${wss.address().port}/`;
+    let r = await bench([url, '--mode', 'upgrade', '--token', token, '--connections', '3', '--count', '60']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.upgrades, 60);
+    assert.equal(r.json.errors, 0);
+    assert.equal(keys.length, 60);
+    assert.equal(new Set(keys).size, 60, 'a key was sent twice');
+    for (const k of keys) assert.equal(Buffer.from(k, 'base64').length, 16); // RFC 6455 4.1: 16 random bytes
+    keys.length = 0;
+    r = await bench([url, '--mode', 'upgrade', '--token', 'not.a.token', '--expect-status', '401',
+      '--connections', '2', '--count', '40']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.upgrades, 40);
+    assert.equal(new Set(keys).size, 40);
+  } finally {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+  }
+});
+
+// A server that answers every other upgrade with the accept of RFC 6455's
+// sample key (what a client replaying that key would take) and the others
+// correctly: the requests that follow a successful upgrade come from
+// restarted clients, and each wrong accept must still be caught.
+test('upgrade: the accept is checked on restarted connections too', async () => {
+  let n = 0;
+  const srv = net.createServer((sock) => {
+    let head = '';
+    sock.on('data', (d) => {
+      head += d;
+      if (!head.includes('\r\n\r\n')) return;
+      const key = /sec-websocket-key: *([^\r]*)/i.exec(head)[1];
+      head = '';
+      const accept = n++ % 2 ? 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='
+        : crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    });
+    sock.on('error', () => {});
+  });
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  try {
+    const r = await bench([`ws://127.0.0.1:${srv.address().port}/`, '--mode', 'upgrade', '--token', token,
+      '--connections', '1', '--count', '30']);
+    assert.equal(r.code, 1);
+    assert.equal(n, 30);
+    assert.equal(r.json.upgrades, 15);
+    assert.equal(r.json.errors_by_kind.handshake, 15, JSON.stringify(r.json.errors_by_kind));
+  } finally {
+    srv.close();
+  }
+});
+
+// wss://: a restart is a new TLS session on the same context (the
+// certificate verified again each time), then the upgrade.
+test('upgrade over wss:// with one token: each restart a new TLS handshake, verified, counted', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsjwt-bench-tls-'));
+  const ossl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
+      '-out', 'ca.pem', '-days', '1', '-subj', '/CN=bench test CA');
+    ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'srv.key',
+      '-out', 'srv.csr', '-subj', '/CN=localhost');
+    fs.writeFileSync(path.join(dir, 'srv.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    ossl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+      '-out', 'srv.pem', '-days', '1', '-extfile', 'srv.ext');
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    return t.skip('no openssl command: ' + e.message);
+  }
+  const srv = await startServer(['--tls-cert', path.join(dir, 'srv.pem'), '--tls-key', path.join(dir, 'srv.key')]);
+  try {
+    const url = `wss://localhost:${srv.port}/`;
+    const ca = ['--ca', path.join(dir, 'ca.pem')];
+    let r = await bench([url, '--mode', 'upgrade', '--token', token, ...ca, '--connections', '3', '--count', '30']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.upgrades, 30);
+    assert.equal(r.json.errors, 0);
+    r = await bench([url, '--mode', 'upgrade', '--token', 'not.a.token', '--expect-status', '401', ...ca,
+      '--connections', '2', '--count', '20']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.upgrades, 20);
+    // without the CA every handshake fails verification, each one counted
+    r = await bench([url, '--mode', 'upgrade', '--token', token, '--connections', '2', '--count', '6']);
+    assert.equal(r.code, 1);
+    assert.equal(r.json.upgrades, 0);
+    assert.ok(r.json.errors >= 6, JSON.stringify(r.json.errors_by_kind));
+  } finally {
+    await srv.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -259,4 +371,10 @@ test('--rate: open loop offers the rate (not more), every reply checked', async 
   assert.equal(r.code, 0, r.err);
   assert.equal(r.json.errors, 0, JSON.stringify(r.json.errors_by_kind));
   assert.ok(r.json.messages_per_s > 850 && r.json.messages_per_s < 1100, String(r.json.messages_per_s));
+  // a finer tick (a timerfd every 100 us): the same rate, no more
+  const f = await bench([ours.url, '--token', token, '--rate', '1000', '--tick-us', '100', '--connections', '8',
+    '--in-flight', '64', '--duration', '1.5', '--warmup', '0.3']);
+  assert.equal(f.code, 0, f.err);
+  assert.equal(f.json.errors, 0, JSON.stringify(f.json.errors_by_kind));
+  assert.ok(f.json.messages_per_s > 850 && f.json.messages_per_s < 1100, String(f.json.messages_per_s));
 });

@@ -750,6 +750,125 @@ static void test_url(void **state)
         assert_int_equal(wsjwt_url_parse(bad[i], strlen(bad[i]), &u), WSJWT_EINVAL);
 }
 
+/* ---- wsjwt_client_restart ------------------------------------------------ */
+
+/* A server that answers every upgrade on every connection with a valid 101
+ * (the accept of the key it got) and records the keys. */
+#define RESTARTS 5
+struct multi {
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_tcp_t peers[RESTARTS + 1];
+    char req[RESTARTS + 1][1024];
+    size_t req_len[RESTARTS + 1];
+    char keys[RESTARTS + 1][WSJWT_WS_KEY_LEN + 1];
+    int answered[RESTARTS + 1];
+    int accepted, opened, closed, close_code, restart_rc;
+    struct wsjwt_client *c;
+};
+
+static void multi_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct multi *m = s->data;
+    int k = (int)((uv_tcp_t *)s - m->peers);
+    if (n < 0 || m->answered[k]) { /* after the 101: the client's close frame, or its reset */
+        uv_close((uv_handle_t *)s, NULL);
+        return;
+    }
+    size_t take = (size_t)n < sizeof(m->req[k]) - 1 - m->req_len[k] ? (size_t)n : 0;
+    memcpy(m->req[k] + m->req_len[k], b->base, take);
+    m->req_len[k] += take;
+    m->req[k][m->req_len[k]] = 0;
+    const char *key = strstr(m->req[k], "Sec-WebSocket-Key: ");
+    if (!strstr(m->req[k], "\r\n\r\n") || !key)
+        return;
+    memcpy(m->keys[k], key + 19, WSJWT_WS_KEY_LEN);
+    char accept[WSJWT_WS_ACCEPT_LEN + 1], out[256];
+    wsjwt__ws_accept(m->keys[k], WSJWT_WS_KEY_LEN, accept);
+    accept[WSJWT_WS_ACCEPT_LEN] = 0;
+    int len = snprintf(out, sizeof(out), OK_101 "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+    uv_buf_t wb = uv_buf_init(out, (unsigned)len);
+    assert_int_equal(uv_try_write(s, &wb, 1), len);
+    m->answered[k] = 1;
+}
+
+static void multi_conn(uv_stream_t *l, int status)
+{
+    struct multi *m = l->data;
+    assert_int_equal(status, 0);
+    assert_true(m->accepted <= RESTARTS);
+    uv_tcp_t *p = &m->peers[m->accepted++];
+    uv_tcp_init(&m->loop, p);
+    p->data = m;
+    assert_int_equal(uv_accept(l, (uv_stream_t *)p), 0);
+    uv_read_start((uv_stream_t *)p, peer_alloc, multi_read);
+}
+
+static void multi_open(struct wsjwt_client *c, const char *protocol, void *user)
+{
+    struct multi *m = user;
+    (void)protocol;
+    if (++m->opened <= RESTARTS) {
+        m->restart_rc = wsjwt_client_restart(c); /* from inside on_open */
+        assert_int_equal(m->restart_rc, 0);
+    } else {
+        assert_int_equal(wsjwt_client_close(c, 1000, NULL), 0);
+    }
+}
+
+static void multi_close(struct wsjwt_client *c, int code, const char *reason, size_t len, void *user)
+{
+    struct multi *m = user;
+    (void)reason;
+    (void)len;
+    m->closed++;
+    m->close_code = code;
+    assert_int_equal(wsjwt_client_restart(c), WSJWT_ESTATE); /* after the end: not allowed */
+    uv_close((uv_handle_t *)&m->listener, NULL);
+}
+
+/* Restarted from on_open: every connection is a new one with a fresh key,
+ * every 101 is checked against its own key, one on_close at the very end,
+ * and the loop closes cleanly (the sockets' epoll set goes with the last
+ * client). */
+static void test_restart(void **state)
+{
+    (void)state;
+    struct multi *m = calloc(1, sizeof(*m));
+    assert_non_null(m);
+    assert_int_equal(uv_loop_init(&m->loop), 0);
+    uv_tcp_init(&m->loop, &m->listener);
+    m->listener.data = m;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    assert_int_equal(uv_tcp_bind(&m->listener, (const struct sockaddr *)&sa, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&m->listener, 8, multi_conn), 0);
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    uv_tcp_getsockname(&m->listener, (struct sockaddr *)&ss, &sl);
+    char url[64];
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/r", ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    struct wsjwt_client_opts o = {.url = url, .token = "t.o.k", .user = m};
+    o.cb = (struct wsjwt_client_callbacks){multi_open, NULL, NULL, NULL, multi_close};
+    assert_int_equal(wsjwt_client_new(&m->loop, &o, &m->c), 0);
+    assert_int_equal(wsjwt_client_restart(m->c), WSJWT_ESTATE); /* never connected */
+    assert_int_equal(wsjwt_client_connect(m->c), 0);
+    uv_run(&m->loop, UV_RUN_DEFAULT);
+    assert_int_equal(m->accepted, RESTARTS + 1);
+    assert_int_equal(m->opened, RESTARTS + 1);
+    assert_int_equal(m->closed, 1);
+    assert_int_equal(m->close_code, 1006); /* this server answers our close by closing TCP */
+    for (int i = 0; i <= RESTARTS; i++) {
+        assert_non_null(strstr(m->req[i], "\r\ntoken: t.o.k\r\n"));
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(m->keys[i], m->keys[j]);
+    }
+    wsjwt_client_free(m->c);
+    uv_run(&m->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&m->loop), 0);
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -764,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_random_cache),
         cmocka_unit_test(test_whole_frames_and_raw_echo),
+        cmocka_unit_test(test_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

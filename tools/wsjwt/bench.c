@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,12 +51,19 @@
 /* Patterns: reply k is checked against pattern k % npat plus its sequence
  * number in the first bytes. */
 #define NPAT 16u
-/* Open loop: a libuv timer ticks at best every millisecond; lateness up to two
- * ticks is the generator's granularity, not the server's doing. */
-#define RATE_SLACK_NS 2e6
-/* Above this size one pattern (the sequence number still tells replies
- * apart): 16 copies of 16 MiB per thread would be memory for nothing. */
-#define NPAT_MAX_SIZE (64u * 1024u)
+/* Open loop: messages leave at ticks of --tick-us (a timerfd: libuv's own
+ * timers tick at best every millisecond, and 200 messages a tick at
+ * 200 000/s arrive at a server as bursts it batches, not as the paced load
+ * bench/loadgen offers with its 50 us tick); lateness up to two ticks is the
+ * generator's granularity, not the server's doing. */
+#define RATE_SLACK_TICKS 2.0
+/* Bytes of patterns per copy (the reference set, and each thread's send
+ * set): as many patterns as fit, at least one, at most NPAT (the sequence
+ * number still tells replies apart). Both sets then stay in the core's
+ * cache next to the read and send buffers: 16 patterns of 64 KiB were 2 MiB
+ * cycled through per 16 messages, past the 1 MiB L2 of the machine the
+ * benchmarks run on. */
+#define NPAT_BYTES (128u * 1024u)
 /* Send-time slots (connections x in-flight): 16 M slots are 128 MiB. */
 #define MAX_SLOTS  (16u * 1024u * 1024u)
 #define SEQ_DIGITS 8u
@@ -140,7 +148,7 @@ struct opts {
                         connection; upgrade, upgrades in all */
     int duration_given;
     const char *label;
-    double duration, warmup, rate, timeout;
+    double duration, warmup, rate, timeout, tick_us;
     struct wsjwt_tls_client_opts tls; /* wss:// */
 };
 
@@ -167,7 +175,15 @@ struct worker {
     pthread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
-    uv_timer_t rate_timer;
+    uv_poll_t rate_poll; /* open loop: the tick timerfd (rate_fd, -1 if none) */
+    int rate_fd;
+    /* One clock reading per batch of socket events, as bench/loadgen takes
+     * one per epoll_wait: replies handled in the same loop turn share it
+     * (a clock_gettime per reply was 37 instructions of about 800 per
+     * echo). Cleared before and after each poll phase. */
+    uv_prepare_t tick_before;
+    uv_check_t tick_after;
+    uint64_t now;
     struct bconn *conns;
     uint32_t first, n, next_start, connecting, alive, rr;
     uint64_t started, quota; /* upgrade --count: attempts started, this thread's share */
@@ -300,36 +316,46 @@ static void fill_pattern(uint8_t *p, size_t n, unsigned k, int binary)
         p[i] = binary ? (uint8_t)(k * 131u + i * 7u + 3u) : (uint8_t)('a' + (k * 7u + i) % 26u);
 }
 
-/* Two hex digits per byte, for put_seq: one table load per byte instead of
- * a shift and a load per digit (it runs twice per message). */
-static const char hex_pairs[] =
-    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
-    "303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f"
-    "909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeef"
-    "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+/* seq as 8 lowercase hex digits, most significant first, in one 64-bit
+ * word laid out as they go in memory: the nibbles spread one per byte with
+ * shifts and masks, then turned into ASCII without a branch. It runs twice
+ * per message (send and check): 12 instructions against 45 for a table
+ * lookup per byte (callgrind). */
+static uint64_t hex8(uint32_t seq)
+{
+    uint64_t x = seq;
+    x = ((x << 16) | x) & 0x0000ffff0000ffffull;
+    x = ((x << 8) | x) & 0x00ff00ff00ff00ffull;
+    x = ((x << 4) | x) & 0x0f0f0f0f0f0f0f0full; /* byte 7 holds the top nibble */
+    uint64_t letters = ((x + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull; /* 1 where > 9 */
+    x += 0x3030303030303030ull + letters * ('a' - '0' - 10);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    x = __builtin_bswap64(x); /* the top nibble first in memory */
+#endif
+    return x;
+}
 
 static void put_seq(uint8_t *p, size_t size, uint32_t seq)
 {
+    uint64_t v = hex8(seq);
     if (size >= SEQ_DIGITS) {
-        for (unsigned i = 0; i < 4; i++)
-            memcpy(p + 2 * i, hex_pairs + 2 * ((seq >> (24 - 8 * i)) & 0xffu), 2);
+        memcpy(p, &v, SEQ_DIGITS);
         return;
     }
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < size; i++)
-        p[i] = (uint8_t)hex[(seq >> (4 * (SEQ_DIGITS - 1 - i))) & 15u];
+    /* Shorter messages carry the first `size` digits. */
+    memcpy(p, &v, size);
 }
 
 static int check_reply(const struct bench *b, uint32_t seq, const uint8_t *p, size_t len)
 {
     if (len != b->o.size)
         return 0;
-    uint8_t pre[SEQ_DIGITS];
     size_t n = len < SEQ_DIGITS ? len : SEQ_DIGITS;
-    put_seq(pre, len, seq);
-    return memcmp(pre, p, n) == 0 && memcmp(b->pat[seq % b->npat] + n, p + n, len - n) == 0;
+    uint64_t want = hex8(seq), got = 0;
+    memcpy(&got, p, n);
+    if (n < SEQ_DIGITS) /* compare only the digits there are (the rest of got is zero) */
+        memset((uint8_t *)&want + n, 0, SEQ_DIGITS - n);
+    return got == want && memcmp(b->pat[seq % b->npat] + n, p + n, len - n) == 0;
 }
 
 /* --raw-echo: check_reply on a reply still masked with `mask`, in one pass:
@@ -384,23 +410,55 @@ static int check_masked(const struct bench *b, uint32_t seq, const uint8_t *p, s
         return 0;
     uint8_t pre[SEQ_DIGITS];
     size_t n = len < SEQ_DIGITS ? len : SEQ_DIGITS;
-    put_seq(pre, len, seq);
-    /* The sequence digits first (n < 8 only for messages that short), then
-     * the pattern from byte 8: a multiple of 4, so key phase 0 again. */
-    return masked_diff(p, pre, n, mask) == 0 &&
-           masked_diff(p + n, b->pat[seq % b->npat] + n, len - n, mask) == 0;
+    int digits_ok;
+    if (n == SEQ_DIGITS) { /* one 64-bit word: the key twice over the digits */
+        uint32_t m32;
+        uint64_t got;
+        memcpy(&m32, mask, 4);
+        memcpy(&got, p, 8);
+        digits_ok = (got ^ (((uint64_t)m32 << 32) | m32)) == hex8(seq);
+    } else {
+        put_seq(pre, len, seq);
+        digits_ok = masked_diff(p, pre, n, mask) == 0;
+    }
+    /* Then the pattern from byte 8: a multiple of 4, so key phase 0 again. */
+    return digits_ok && masked_diff(p + n, b->pat[seq % b->npat] + n, len - n, mask) == 0;
 }
 
 /* ---- connections ------------------------------------------------------------------- */
 
 static void start_conn(struct worker *w, struct bconn *bc);
 
+static uint64_t worker_now(struct worker *w)
+{
+    if (!w->now)
+        w->now = now_ns();
+    return w->now;
+}
+
+static void tick_before(uv_prepare_t *h)
+{
+    ((struct worker *)h->data)->now = 0;
+}
+
+static void tick_after(uv_check_t *h)
+{
+    ((struct worker *)h->data)->now = 0;
+}
+
 static void stop_loop(struct worker *w)
 {
+    if (!uv_is_closing((uv_handle_t *)&w->tick_before)) {
+        uv_close((uv_handle_t *)&w->tick_before, NULL);
+        uv_close((uv_handle_t *)&w->tick_after, NULL);
+    }
     if (!uv_is_closing((uv_handle_t *)&w->wake))
         uv_close((uv_handle_t *)&w->wake, NULL);
-    if (!uv_is_closing((uv_handle_t *)&w->rate_timer))
-        uv_close((uv_handle_t *)&w->rate_timer, NULL);
+    if (w->rate_fd >= 0) { /* uv_close takes it out of libuv's set: then it may be closed */
+        uv_close((uv_handle_t *)&w->rate_poll, NULL);
+        close(w->rate_fd);
+        w->rate_fd = -1;
+    }
 }
 
 /* Sends the connection's next message; its latency counts from `t0`. */
@@ -424,7 +482,7 @@ static void send_at(struct bconn *bc, uint64_t t0)
 
 static void send_one(struct bconn *bc)
 {
-    send_at(bc, now_ns());
+    send_at(bc, worker_now(bc->w));
 }
 
 /* One connection ended or failed to open: start the next in its place when
@@ -451,6 +509,34 @@ static void conn_gone(struct bconn *bc)
         stop_loop(w);
 }
 
+/* Upgrade mode: the worker's next upgrade on the same client
+ * (wsjwt_client_restart: a fresh key, the request and memory reused, no
+ * allocation) when the run wants one and the token is the same for every
+ * connection. Returns 1 when it started; 0: the caller ends the client as
+ * before (conn_gone, directly or from on_close). */
+static int upgrade_again(struct bconn *bc)
+{
+    struct worker *w = bc->w;
+    struct bench *b = w->b;
+    int ph = phase_of(b);
+    if (b->to.sign || ph == P_STOP || ph == P_SETUP || (b->o.count && w->started >= w->quota))
+        return 0;
+    int rc = wsjwt_client_restart(bc->c);
+    if (rc == WSJWT_ESTATE)
+        return 0;
+    if (rc) { /* shut without a callback: ours to free */
+        count_error(w, E_CONNECT);
+        conn_gone(bc);
+        return 1;
+    }
+    if (bc->open) {
+        bc->open = 0;
+        w->connecting++;
+    }
+    w->started++;
+    return 1;
+}
+
 static void on_open(struct wsjwt_client *c, const char *protocol, void *user)
 {
     struct bconn *bc = user;
@@ -468,7 +554,8 @@ static void on_open(struct wsjwt_client *c, const char *protocol, void *user)
         } else {
             count_error(w, E_HANDSHAKE); /* a 101 where a refusal was expected */
         }
-        conn_gone(bc);
+        if (!upgrade_again(bc))
+            conn_gone(bc);
         return;
     }
     w->st.opened++;
@@ -500,7 +587,7 @@ static void on_reply(struct bconn *bc, int binary, const uint8_t *data, size_t l
         count_error(w, E_MISMATCH);
         return;
     }
-    uint64_t t = now_ns();
+    uint64_t t = worker_now(w);
     uint64_t lat = t - bc->ts[bc->recv % b->o.inflight];
     bc->recv++;
     int ph = phase_of(b);
@@ -537,6 +624,7 @@ static void on_error(struct wsjwt_client *c, int err, const struct wsjwt_client_
         if (phase_of(b) == P_MEASURE)
             w->st.upgrades++;
         atomic_store_explicit(&w->pub_done, ++w->done, memory_order_relaxed);
+        upgrade_again(bc); /* or on_close follows and conn_gone starts the next */
         return;
     }
     if (phase_of(b) == P_STOP && bc->open)
@@ -620,19 +708,25 @@ static void start_conn(struct worker *w, struct bconn *bc)
 /* ---- the worker loop ---------------------------------------------------------------- */
 
 /* Open loop: message k of this thread is due at start + k / rate. It is sent
- * at the first timer tick at or after that time. When it leaves more than
- * RATE_SLACK_NS late, its latency counts from when it was due, so a stalled
- * server or generator shows in the latency instead of silently lowering the
- * offered rate (coordinated omission); within the slack (the 1 ms tick's own
- * granularity) it counts from the send. A message due while every window is
- * full is not sent and counts as behind. */
-static void on_rate(uv_timer_t *t)
+ * at the first tick at or after that time. When it leaves more than
+ * RATE_SLACK_TICKS ticks late, its latency counts from when it was due, so a
+ * stalled server or generator shows in the latency instead of silently
+ * lowering the offered rate (coordinated omission); within the slack (the
+ * tick's own granularity) it counts from the send. A message due while every
+ * window is full is not sent and counts as behind. */
+static void on_rate(uv_poll_t *h, int status, int events)
 {
-    struct worker *w = t->data;
+    struct worker *w = h->data;
     struct bench *b = w->b;
+    uint64_t ticks;
+    (void)status;
+    (void)events;
+    if (read(w->rate_fd, &ticks, sizeof(ticks)) < 0)
+        return; /* not due yet (EAGAIN) */
     int ph = phase_of(b);
     if (ph != P_WARMUP && ph != P_MEASURE)
         return;
+    double slack = RATE_SLACK_TICKS * b->o.tick_us * 1e3;
     uint64_t now = now_ns();
     for (; w->due <= (double)now; w->due += w->interval) {
         struct bconn *bc = NULL;
@@ -646,7 +740,7 @@ static void on_rate(uv_timer_t *t)
         if (!bc)
             count_error(w, E_BEHIND);
         else
-            send_at(bc, (double)now - w->due > RATE_SLACK_NS ? (uint64_t)w->due : now);
+            send_at(bc, (double)now - w->due > slack ? (uint64_t)w->due : now);
     }
 }
 
@@ -666,7 +760,21 @@ static void on_wake(uv_async_t *a)
         } else if (b->o.mode == M_ECHO && b->o.rate > 0) {
             w->interval = 1e9 / (b->o.rate / b->o.threads);
             w->due = (double)now_ns();
-            uv_timer_start(&w->rate_timer, on_rate, 1, 1);
+            long ns = (long)(b->o.tick_us * 1e3);
+            struct itimerspec its = {{ns / 1000000000L, ns % 1000000000L},
+                                     {ns / 1000000000L, ns % 1000000000L}};
+            w->rate_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+            if (w->rate_fd < 0 || timerfd_settime(w->rate_fd, 0, &its, NULL) != 0 ||
+                uv_poll_init(&w->loop, &w->rate_poll, w->rate_fd) != 0) {
+                fprintf(stderr, CMD ": cannot pace (timerfd)\n");
+                if (w->rate_fd >= 0)
+                    close(w->rate_fd);
+                w->rate_fd = -1;
+                count_error(w, E_SEND);
+            } else {
+                w->rate_poll.data = w;
+                uv_poll_start(&w->rate_poll, UV_READABLE, on_rate);
+            }
         } else if (b->o.mode == M_ECHO) {
             for (uint32_t i = 0; i < w->n; i++)
                 if (w->conns[i].open)
@@ -680,7 +788,8 @@ static void on_wake(uv_async_t *a)
                 send_one(&w->conns[i]);
     }
     if (ph == P_STOP) {
-        uv_timer_stop(&w->rate_timer);
+        if (w->rate_fd >= 0)
+            uv_poll_stop(&w->rate_poll);
         for (uint32_t i = 0; i < w->n; i++) {
             struct bconn *bc = &w->conns[i];
             if (!bc->c)
@@ -777,6 +886,7 @@ static void help(FILE *out)
           "                      upgrade, M upgrades in all (for instruction counts)\n"
           "  --warmup S          seconds before measuring (1)\n"
           "  --rate R            echo: R messages/s in all, open loop (default: closed loop)\n"
+          "  --tick-us T         --rate: send what is due every T microseconds (1000)\n"
           "  --threads T         event-loop threads (1)\n"
           "  --sources K         spread connections over 127.0.0.1..K (auto beyond 20000)\n"
           "  --expect-status S   upgrade: the status every upgrade must get (101; 401 for\n"
@@ -822,6 +932,7 @@ static int parse(int argc, char **argv, struct bench *b)
     o->threads = 1;
     o->expect = 101;
     o->timeout = 10;
+    o->tick_us = 1000;
     for (int i = 1; i < argc;) {
         const char *v = NULL;
         double d;
@@ -912,6 +1023,7 @@ static int parse(int argc, char **argv, struct bench *b)
         NUM("--count", 1, 1e12, o->count, uint64_t)
         NUM("--warmup", 0, MAX_SECONDS, o->warmup, double)
         NUM("--rate", 1, 1e9, o->rate, double)
+        NUM("--tick-us", 10, 100000, o->tick_us, double)
         NUM("--threads", 1, MAX_THREADS, o->threads, uint32_t)
         NUM("--sources", 1, 250, o->sources, uint32_t)
         NUM("--expect-status", 100, 599, o->expect, uint32_t)
@@ -962,7 +1074,9 @@ static int parse(int argc, char **argv, struct bench *b)
         fprintf(stderr, CMD ": --connections x --in-flight is capped at %u\n", MAX_SLOTS);
         return EXIT_USAGE;
     }
-    b->npat = o->size > NPAT_MAX_SIZE ? 1 : NPAT;
+    b->npat = o->size <= NPAT_BYTES / NPAT ? NPAT
+              : o->size >= NPAT_BYTES      ? 1
+                                           : (unsigned)(NPAT_BYTES / o->size);
     if (!o->sources) {
         o->sources = 1;
         if (o->conns > PORTS_PER_SOURCE && u.host_len >= 4 && memcmp(u.host, "127.", 4) == 0)
@@ -1164,8 +1278,14 @@ int cmd_bench(int argc, char **argv)
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
-        uv_timer_init(&w->loop, &w->rate_timer);
-        w->rate_timer.data = w;
+        w->rate_fd = -1;
+        uv_prepare_init(&w->loop, &w->tick_before);
+        uv_check_init(&w->loop, &w->tick_after);
+        w->tick_before.data = w->tick_after.data = w;
+        if (o->mode == M_ECHO) { /* the only mode that reads the clock per reply */
+            uv_prepare_start(&w->tick_before, tick_before);
+            uv_check_start(&w->tick_after, tick_after);
+        }
     }
     struct sample sm = {.server_cpu = -1, .rss0 = -1, .rss1 = -1};
     if (o->server_pid)
