@@ -18,7 +18,7 @@
 # CPU figures are that round's, errors are summed over all rounds. The user
 # time of other processes during each best round is reported as well.
 # Environment: WSJWT_BENCH_SERVER_SECONDS (measured seconds per round, 2),
-#              WSJWT_BENCH_SERVER_WARMUP (0.5), WSJWT_BENCH_SERVER_ROUNDS (3),
+#              WSJWT_BENCH_SERVER_WARMUP (0.5), WSJWT_BENCH_SERVER_ROUNDS (5),
 #              WSJWT_BENCH_IDLE_CONNS (10000), WSJWT_BENCH_OFFERED_RATE (200000),
 #              WSJWT_BENCH_BROADCAST_RECEIVERS (10000),
 #              WSJWT_BENCH_SERVERS (default "raw wsjwt node"),
@@ -29,7 +29,7 @@ build=${1:-build}
 cd "$(dirname "$0")/.."
 secs=${WSJWT_BENCH_SERVER_SECONDS:-2}
 warm=${WSJWT_BENCH_SERVER_WARMUP:-0.5}
-rounds=${WSJWT_BENCH_SERVER_ROUNDS:-3}
+rounds=${WSJWT_BENCH_SERVER_ROUNDS:-5}
 idle_n=${WSJWT_BENCH_IDLE_CONNS:-10000}
 offered=${WSJWT_BENCH_OFFERED_RATE:-200000}
 receivers=${WSJWT_BENCH_BROADCAST_RECEIVERS:-10000}
