@@ -632,7 +632,7 @@ static void feed_split(struct wsjwt_client *c, const uint8_t *p, size_t len, siz
     }
 }
 
-/* Messages of 70 000, 5 and 300 000 bytes (the last larger than the 256 KiB
+/* Messages of 70 000, 5 and 600 000 bytes (the last larger than the 512 KiB
  * read buffer: delivered through the chunk path), fed whole, in pieces of 1
  * to 3 bytes and in random splits: the same messages every time. Then, as bench --raw-echo:
  * our own masked frames come back and are unmasked (strip_mask); an
@@ -641,14 +641,14 @@ static void feed_split(struct wsjwt_client *c, const uint8_t *p, size_t len, siz
 static void test_whole_frames_and_raw_echo(void **state)
 {
     (void)state;
-    static const size_t sizes[3] = {70000, 5, 300000};
+    static const size_t sizes[3] = {70000, 5, 600000};
     size_t total = 0;
     for (int k = 0; k < 3; k++)
         total += sizes[k] + WSJWT__WS_MAX_HEADER;
-    uint8_t *payload = malloc(300000), *wire = malloc(total);
+    uint8_t *payload = malloc(600000), *wire = malloc(total);
     assert_non_null(payload);
     assert_non_null(wire);
-    for (size_t i = 0; i < 300000; i++)
+    for (size_t i = 0; i < 600000; i++)
         payload[i] = (uint8_t)(i * 7u + i / 251u);
     for (int raw = 0; raw < 3; raw++) { /* 2: raw echo with bench_on_masked */
         for (int split = 0; split < 3; split++) {
@@ -673,7 +673,7 @@ static void test_whole_frames_and_raw_echo(void **state)
             assert_int_equal(f.opened, 1);
             size_t len = 0, n = 0;
             int frames =
-                3; /* raw echo: the read buffer holds a frame up to the 1 MiB cap: 300 000 comes whole */
+                3; /* raw echo: the read buffer holds a frame up to the 1 MiB cap: 600 000 comes whole */
             for (int k = 0; k < frames; k++) {
                 uint8_t mask[4] = {(uint8_t)(0x11 * k + 1), 0xa5, 0x3c, (uint8_t)k};
                 assert_int_equal(wsjwt__ws_write_frame(wire + len, total - len,
