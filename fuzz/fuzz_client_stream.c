@@ -6,7 +6,8 @@
  *   bit 0   offer the token as a subprotocol (access_token, <token>)
  *   bit 1   a small message cap (64 bytes) instead of 1 MiB
  *   bit 2   prepend a valid 101 (with the right Accept, and access_token when
- *           offered), so the rest are frames; else the rest is the response
+ *           offered), fed in the same pieces as the rest, so the rest are
+ *           frames; else the rest is the response
  *   bits 3-7 split step (1..32 bytes per read)
  * Invariants: text messages are valid UTF-8; messages respect the cap; the
  * close code reported is 1005, 1006 or a valid one; nothing leaks and the
@@ -93,9 +94,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                          "Sec-WebSocket-Accept: %s\r\n%s\r\n",
                          accept, (mode & 1) ? "Sec-WebSocket-Protocol: access_token\r\n" : "");
-        wsjwt__client_feed(c, (const uint8_t *)head, (size_t)n);
+        /* The head and the first input bytes in the same pieces of `step`
+         * bytes: the canonical 101 (no subprotocol) is taken without the
+         * parser, whole or waited for when a piece ends inside it, with
+         * frames after it in the same read. */
+        uint8_t *all = malloc((size_t)n + size + 1);
+        if (!all)
+            __builtin_trap();
+        memcpy(all, head, (size_t)n);
+        memcpy(all + n, data, size);
+        size_t total = (size_t)n + size, off = 0;
+        for (; off < (size_t)n; off += step)
+            wsjwt__client_feed(c, all + off, total - off < step ? total - off : step);
         if (!s.opened)
             __builtin_trap(); /* a valid 101 must open */
+        data = all;
+        size = total;
+        for (; off < size; off += step)
+            wsjwt__client_feed(c, data + off, size - off < step ? size - off : step);
+        free(all);
+        data = NULL;
+        size = 0;
     }
     for (size_t off = 0; off < size; off += step)
         wsjwt__client_feed(c, data + off, size - off < step ? size - off : step);

@@ -189,6 +189,18 @@ WSJWT_API int wsjwt_client_connect(struct wsjwt_client *c);
  * other than WSJWT_ESTATE no callback runs any more: free the client. */
 WSJWT_API int wsjwt_client_restart(struct wsjwt_client *c);
 
+/* Runs `loop` as uv_run(loop, UV_RUN_DEFAULT) does, for loops that are
+ * mostly client sockets (load generators): it waits on the clients' sockets
+ * directly and gives libuv a turn (uv_run with UV_RUN_NOWAIT) only when
+ * libuv's own handles have events or a timer is due. Every libuv handle and
+ * request on the loop works as under uv_run. Returns when no client socket
+ * is open and the loop has nothing left (uv_loop_alive() is 0), or after
+ * uv_stop(). `on_turn` (may be NULL) is called once per loop turn, after
+ * that turn's callbacks. Not reentrant: never from a callback of the same
+ * loop, nor while uv_run runs it. Returns 0, WSJWT_EINVAL (no loop),
+ * WSJWT_ENOMEM, WSJWT_EIO (epoll failed). */
+WSJWT_API int wsjwt_client_run(uv_loop_t *loop, void (*on_turn)(void *arg), void *arg);
+
 /* Sends one message (binary != 0: binary, else text; text is not checked
  * here, the server will). The data is copied. Returns 0, WSJWT_ESTATE (not
  * open, or closing), WSJWT_EBACKPRESSURE (queue over max_send_queue: nothing

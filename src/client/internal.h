@@ -35,14 +35,19 @@ int wsjwt__client_mask(uint8_t out[4]);
  *   get     a reference to the loop's set (created at the first); cb gets
  *           every readiness event: the owner given to add, epoll's events.
  *           NULL when the set cannot be created.
- *   put     drops the reference; the last one closes the set.
+ *   put     drops the reference; the last one closes the set (returns 1:
+ *           its poll handle is closing, a loop turn frees it).
  *   add     registers a socket: 0 or a negative errno (-EEXIST, -ENOMEM...).
  *   forget  before the owner closes its socket: no event of it is delivered
- *           any more (not even one already taken from the kernel). */
+ *           any more (not even one already taken from the kernel).
+ *   run     wsjwt_client_run on the set (see poll.c). */
 struct wsjwt__cpoll;
 struct wsjwt__cpoll *wsjwt__cpoll_get(uv_loop_t *loop, void (*cb)(void *owner, uint32_t events));
-void wsjwt__cpoll_put(struct wsjwt__cpoll *p);
+int wsjwt__cpoll_put(struct wsjwt__cpoll *p);
 int wsjwt__cpoll_add(struct wsjwt__cpoll *p, int fd, void *owner);
 void wsjwt__cpoll_forget(struct wsjwt__cpoll *p, void *owner);
+/* Runs the loop from the set (wsjwt_client_run): 0, or a negative errno
+ * when epoll failed. */
+int wsjwt__cpoll_run(struct wsjwt__cpoll *p, void (*on_turn)(void *arg), void *arg);
 
 #endif

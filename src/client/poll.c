@@ -46,6 +46,25 @@ struct wsjwt__cpoll {
 
 static _Thread_local struct wsjwt__cpoll *sets;
 
+/* Hands a batch of events to their owners. An owner closed by an earlier
+ * event of the batch was taken out of it (wsjwt__cpoll_forget). */
+static void dispatch(struct wsjwt__cpoll *p, struct epoll_event *ev, int n)
+{
+    p->batch = ev;
+    p->batch_n = n;
+    for (int i = 0; i < n; i++) {
+        void *owner = ev[i].data.ptr;
+        if (!owner)
+            continue;
+        ev[i].data.ptr = NULL;
+        p->batch_i = i;
+        p->current = owner;
+        p->cb(owner, ev[i].events);
+    }
+    p->batch = NULL;
+    p->current = NULL;
+}
+
 static void on_ready(uv_poll_t *h, int status, int events)
 {
     struct wsjwt__cpoll *p = h->data;
@@ -56,21 +75,8 @@ static void on_ready(uv_poll_t *h, int status, int events)
     do
         n = epoll_wait(p->epfd, ev, BATCH, 0);
     while (n < 0 && errno == EINTR);
-    if (n <= 0)
-        return;
-    p->batch = ev;
-    p->batch_n = n;
-    for (int i = 0; i < n; i++) {
-        void *owner = ev[i].data.ptr;
-        if (!owner)
-            continue; /* its socket was closed by an earlier event of this batch */
-        ev[i].data.ptr = NULL;
-        p->batch_i = i;
-        p->current = owner;
-        p->cb(owner, ev[i].events);
-    }
-    p->batch = NULL;
-    p->current = NULL;
+    if (n > 0)
+        dispatch(p, ev, n);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -109,10 +115,10 @@ struct wsjwt__cpoll *wsjwt__cpoll_get(uv_loop_t *loop, void (*cb)(void *owner, u
     return p;
 }
 
-void wsjwt__cpoll_put(struct wsjwt__cpoll *p)
+int wsjwt__cpoll_put(struct wsjwt__cpoll *p)
 {
     if (!p || --p->clients)
-        return;
+        return 0;
     for (struct wsjwt__cpoll **pp = &sets; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;
@@ -123,6 +129,7 @@ void wsjwt__cpoll_put(struct wsjwt__cpoll *p)
     uv_close((uv_handle_t *)&p->poll, on_closed);
     close(p->epfd);
     p->epfd = -1;
+    return 1;
 }
 
 int wsjwt__cpoll_add(struct wsjwt__cpoll *p, int fd, void *owner)
@@ -148,4 +155,68 @@ void wsjwt__cpoll_forget(struct wsjwt__cpoll *p, void *owner)
         }
     if (--p->sockets == 0)
         uv_unref((uv_handle_t *)&p->poll);
+}
+
+/* wsjwt_client_run: the set turned inside out. libuv's own epoll set (its
+ * backend descriptor) goes into ours, level-triggered, and our set leaves
+ * libuv's (uv_poll_stop takes it out at once): the client sockets' events
+ * come straight from one epoll_wait, and libuv gets a turn (uv_run NOWAIT)
+ * only when its set has events or a timer is due.
+ * Why: nested the other way, every epoll_ctl ADD of a socket into a set that
+ * is itself watched takes the kernel's loop check, and every loop turn with
+ * socket events is two epoll_wait calls (libuv's, then ours). Measured
+ * with bench --mode upgrade, 5 000 upgrades: epoll_wait calls halved (strace
+ * -c), and perf's share of the generator's CPU in epoll_ctl 3.7% -> 2.9%.
+ * Nesting libuv's set in ours costs that only for libuv's own events
+ * (cross-thread wake-ups, timers). */
+int wsjwt__cpoll_run(struct wsjwt__cpoll *p, void (*on_turn)(void *arg), void *arg)
+{
+    uv_loop_t *loop = p->loop;
+    int bfd = uv_backend_fd(loop), rc = 0;
+    /* The marker of libuv's events: p itself is no client. */
+    struct epoll_event bev = {.events = EPOLLIN, .data.ptr = p};
+    uv_poll_stop(&p->poll);
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, bfd, &bev) != 0) {
+        rc = -errno;
+        uv_poll_start(&p->poll, UV_READABLE, on_ready);
+        return rc;
+    }
+    struct epoll_event ev[BATCH];
+    for (;;) {
+        if (loop->stop_flag) { /* uv_stop(), as uv_run honours it */
+            loop->stop_flag = 0;
+            break;
+        }
+        int alive = uv_loop_alive(loop), timeout = -1;
+        if (!alive && p->sockets == 0)
+            break;
+        if (alive) {
+            /* libuv's own clock (a coarse one, as its loop reads it per
+             * turn): its timers are due against it. */
+            uv_update_time(loop);
+            timeout = uv_backend_timeout(loop);
+        }
+        int n = epoll_wait(p->epfd, ev, BATCH, timeout);
+        if (n < 0) {
+            if (errno != EINTR) {
+                rc = -errno;
+                break;
+            }
+            n = 0;
+        }
+        int libuv_turn = timeout == 0 || (n == 0 && timeout > 0);
+        for (int i = 0; i < n; i++)
+            if (ev[i].data.ptr == p) {
+                ev[i].data.ptr = NULL;
+                libuv_turn = 1;
+            }
+        dispatch(p, ev, n);
+        if (libuv_turn)
+            uv_run(loop, UV_RUN_NOWAIT);
+        if (on_turn)
+            on_turn(arg);
+    }
+    (void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, bfd, &bev);
+    uv_poll_start(&p->poll, UV_READABLE, on_ready);
+    return rc;
 }

@@ -348,4 +348,20 @@ struct wsjwt__ws_client_result {
 int wsjwt__http_response_check(const struct wsjwt__http_response *res, const char *key, const char *protocols,
                                struct wsjwt__ws_client_result *out);
 
+/* The same check with the expected Sec-WebSocket-Accept value given
+ * (WSJWT_WS_ACCEPT_LEN chars) instead of the key: for a shell that computed
+ * it already (the client, with OpenSSL's SHA-1). */
+int wsjwt__http_response_check_accept(const struct wsjwt__http_response *res, const char *accept,
+                                      const char *protocols, struct wsjwt__ws_client_result *out);
+
+/* The client's short way for the usual answer when it offered no
+ * subprotocol and no extension: is buf (len bytes) the canonical
+ * "HTTP/1.1 101 Switching Protocols", "Upgrade: websocket",
+ * "Connection: Upgrade", "Sec-WebSocket-Accept: <accept>" head, byte for
+ * byte? Returns 1 (*head_len set: the head's bytes, frames may follow), 0
+ * (buf is a strict prefix of it: wait for more bytes) or -1 (it is not:
+ * parse and check it the general way, which decides). A head that matches
+ * passes wsjwt__http_response_check_accept with no protocol offered. */
+int wsjwt__http_response_canonical(const char *buf, size_t len, const char *accept, size_t *head_len);
+
 #endif

@@ -262,6 +262,14 @@ static size_t count(const struct wsjwt__http_header *hs, size_t n, const char *n
 int wsjwt__http_response_check(const struct wsjwt__http_response *res, const char *key, const char *protocols,
                                struct wsjwt__ws_client_result *out)
 {
+    char want[WSJWT_WS_ACCEPT_LEN];
+    wsjwt__ws_accept(key, strlen(key), want);
+    return wsjwt__http_response_check_accept(res, want, protocols, out);
+}
+
+int wsjwt__http_response_check_accept(const struct wsjwt__http_response *res, const char *want,
+                                      const char *protocols, struct wsjwt__ws_client_result *out)
+{
     const struct wsjwt__http_header *hs = res->headers, *first;
     size_t n = res->num_headers;
     memset(out, 0, sizeof(*out));
@@ -271,8 +279,6 @@ int wsjwt__http_response_check(const struct wsjwt__http_response *res, const cha
     if (!wsjwt__http_has_token(hs, n, "Upgrade", "websocket") ||
         !wsjwt__http_has_token(hs, n, "Connection", "Upgrade"))
         return WSJWT_EHTTP_RESPONSE;
-    char want[WSJWT_WS_ACCEPT_LEN];
-    wsjwt__ws_accept(key, strlen(key), want);
     if (count(hs, n, "Sec-WebSocket-Accept", &first) != 1 || first->value_len != WSJWT_WS_ACCEPT_LEN ||
         memcmp(first->value, want, WSJWT_WS_ACCEPT_LEN) != 0)
         return WSJWT_EHTTP_ACCEPT;
@@ -304,4 +310,39 @@ int wsjwt__http_response_check(const struct wsjwt__http_response *res, const cha
         out->extensions_len = first->value_len;
     }
     return 0;
+}
+
+/* The 101 that wsjwt serve, Node's ws and most servers send when no
+ * subprotocol and no extension was asked for: these bytes exactly, the
+ * accept value between them. Matching it proves what the parser and the
+ * check would: status 101, Upgrade: websocket, Connection: Upgrade, exactly
+ * one Sec-WebSocket-Accept with the expected value, no subprotocol, no
+ * extension, and the head's end. */
+static const char canon_head[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                                 "Upgrade: websocket\r\n"
+                                 "Connection: Upgrade\r\n"
+                                 "Sec-WebSocket-Accept: ";
+#define CANON_HEAD (sizeof(canon_head) - 1)
+#define CANON_LEN  (CANON_HEAD + WSJWT_WS_ACCEPT_LEN + 4)
+
+int wsjwt__http_response_canonical(const char *buf, size_t len, const char *accept, size_t *head_len)
+{
+    *head_len = 0;
+    size_t n = len < CANON_HEAD ? len : CANON_HEAD;
+    if (memcmp(buf, canon_head, n) != 0)
+        return -1;
+    if (len > CANON_HEAD) {
+        size_t m = len - CANON_HEAD < WSJWT_WS_ACCEPT_LEN ? len - CANON_HEAD : WSJWT_WS_ACCEPT_LEN;
+        if (memcmp(buf + CANON_HEAD, accept, m) != 0)
+            return -1;
+    }
+    if (len > CANON_HEAD + WSJWT_WS_ACCEPT_LEN) {
+        size_t m = len - CANON_HEAD - WSJWT_WS_ACCEPT_LEN;
+        if (memcmp(buf + CANON_HEAD + WSJWT_WS_ACCEPT_LEN, "\r\n\r\n", m < 4 ? m : 4) != 0)
+            return -1;
+    }
+    if (len < CANON_LEN)
+        return 0;
+    *head_len = CANON_LEN;
+    return 1;
 }

@@ -210,6 +210,26 @@ static void on_guard(uv_timer_t *t)
     fail_msg("test took too long");
 }
 
+/* The tests run their loop with uv_run, or (use_client_run) with
+ * wsjwt_client_run, counting its turns: the scripted server, timers and
+ * clients must behave the same either way. */
+static int use_client_run;
+static unsigned long turns;
+
+static void count_turn(void *arg)
+{
+    (void)arg;
+    turns++;
+}
+
+static void loop_run(uv_loop_t *loop)
+{
+    if (use_client_run)
+        assert_int_equal(wsjwt_client_run(loop, count_turn, NULL), 0);
+    else
+        uv_run(loop, UV_RUN_DEFAULT);
+}
+
 /* ---- client callbacks ------------------------------------------------------ */
 
 static void world_end(struct world *w);
@@ -320,9 +340,9 @@ static void go(struct world *w, struct wsjwt_client_opts *o)
     o->cb = (struct wsjwt_client_callbacks){cb_open, cb_message, NULL, cb_error, cb_close};
     assert_int_equal(wsjwt_client_new(&w->loop, o, &w->c), 0);
     assert_int_equal(wsjwt_client_connect(w->c), 0);
-    uv_run(&w->loop, UV_RUN_DEFAULT);
+    loop_run(&w->loop);
     wsjwt_client_free(w->c);
-    uv_run(&w->loop, UV_RUN_DEFAULT);
+    loop_run(&w->loop);
     assert_int_equal(uv_loop_close(&w->loop), 0);
 }
 
@@ -612,7 +632,7 @@ static void feed_split(struct wsjwt_client *c, const uint8_t *p, size_t len, siz
     }
 }
 
-/* Messages of 70 000, 5 and 300 000 bytes (the last larger than the 256 KiB
+/* Messages of 70 000, 5 and 600 000 bytes (the last larger than the 512 KiB
  * read buffer: delivered through the chunk path), fed whole, in pieces of 1
  * to 3 bytes and in random splits: the same messages every time. Then, as bench --raw-echo:
  * our own masked frames come back and are unmasked (strip_mask); an
@@ -621,14 +641,14 @@ static void feed_split(struct wsjwt_client *c, const uint8_t *p, size_t len, siz
 static void test_whole_frames_and_raw_echo(void **state)
 {
     (void)state;
-    static const size_t sizes[3] = {70000, 5, 300000};
+    static const size_t sizes[3] = {70000, 5, 600000};
     size_t total = 0;
     for (int k = 0; k < 3; k++)
         total += sizes[k] + WSJWT__WS_MAX_HEADER;
-    uint8_t *payload = malloc(300000), *wire = malloc(total);
+    uint8_t *payload = malloc(600000), *wire = malloc(total);
     assert_non_null(payload);
     assert_non_null(wire);
-    for (size_t i = 0; i < 300000; i++)
+    for (size_t i = 0; i < 600000; i++)
         payload[i] = (uint8_t)(i * 7u + i / 251u);
     for (int raw = 0; raw < 3; raw++) { /* 2: raw echo with bench_on_masked */
         for (int split = 0; split < 3; split++) {
@@ -653,7 +673,7 @@ static void test_whole_frames_and_raw_echo(void **state)
             assert_int_equal(f.opened, 1);
             size_t len = 0, n = 0;
             int frames =
-                3; /* raw echo: the read buffer holds a frame up to the 1 MiB cap: 300 000 comes whole */
+                3; /* raw echo: the read buffer holds a frame up to the 1 MiB cap: 600 000 comes whole */
             for (int k = 0; k < frames; k++) {
                 uint8_t mask[4] = {(uint8_t)(0x11 * k + 1), 0xa5, 0x3c, (uint8_t)k};
                 assert_int_equal(wsjwt__ws_write_frame(wire + len, total - len,
@@ -853,7 +873,7 @@ static void test_restart(void **state)
     assert_int_equal(wsjwt_client_new(&m->loop, &o, &m->c), 0);
     assert_int_equal(wsjwt_client_restart(m->c), WSJWT_ESTATE); /* never connected */
     assert_int_equal(wsjwt_client_connect(m->c), 0);
-    uv_run(&m->loop, UV_RUN_DEFAULT);
+    loop_run(&m->loop);
     assert_int_equal(m->accepted, RESTARTS + 1);
     assert_int_equal(m->opened, RESTARTS + 1);
     assert_int_equal(m->closed, 1);
@@ -864,9 +884,107 @@ static void test_restart(void **state)
             assert_string_not_equal(m->keys[i], m->keys[j]);
     }
     wsjwt_client_free(m->c);
-    uv_run(&m->loop, UV_RUN_DEFAULT);
+    loop_run(&m->loop);
     assert_int_equal(uv_loop_close(&m->loop), 0);
     free(m);
+}
+
+/* wsjwt_client_run drives the same exchanges as uv_run: the scripted
+ * server's libuv streams, the drip timer (one byte per turn), refusals,
+ * a failed accept, restarts, and every loop closes cleanly (uv_loop_close
+ * is 0: the clients' epoll set went with the loop's last client). */
+static void test_client_run(void **state)
+{
+    use_client_run = 1;
+    turns = 0;
+    test_echo_and_server_close(state);
+    assert_true(turns > 0);
+    test_byte_by_byte_and_fragments(state);
+    test_refused_401(state);
+    test_bad_accept(state);
+    test_restart(state);
+    use_client_run = 0;
+    /* A loop with no client at all: returns at once. */
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(wsjwt_client_run(&loop, NULL, NULL), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(wsjwt_client_run(NULL, NULL, NULL), WSJWT_EINVAL);
+}
+
+/* The canonical 101 (wsjwt__http_response_canonical): whole, with frames
+ * after it, every strict prefix (wait), every byte changed (not canonical:
+ * the parser decides). Through a client: the canonical head fed byte by
+ * byte opens; with a wrong accept it fails as WSJWT_EHTTP_ACCEPT however
+ * it is split; a valid 101 in another spelling opens through the parser;
+ * a client that offered a subprotocol never takes the short way. */
+static void test_canonical_101(void **state)
+{
+    (void)state;
+    /* RFC 6455 1.3's sample key and its accept value. */
+    static const char acc[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+    static const char head[] = OK_101 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    const size_t hl = sizeof(head) - 1;
+    char buf[256];
+    size_t got = 1;
+    assert_int_equal(wsjwt__http_response_canonical(head, hl, acc, &got), 1);
+    assert_int_equal(got, hl);
+    memcpy(buf, head, hl);
+    memcpy(buf + hl, "\x81\x01x", 3);
+    assert_int_equal(wsjwt__http_response_canonical(buf, hl + 3, acc, &got), 1);
+    assert_int_equal(got, hl);
+    for (size_t n = 0; n < hl; n++) {
+        assert_int_equal(wsjwt__http_response_canonical(head, n, acc, &got), 0);
+        assert_int_equal(got, 0);
+    }
+    for (size_t i = 0; i < hl; i++) {
+        memcpy(buf, head, hl);
+        buf[i] = buf[i] == 'A' ? 'B' : (char)(buf[i] ^ 0x20);
+        assert_int_equal(wsjwt__http_response_canonical(buf, hl, acc, &got), -1);
+        assert_int_equal(wsjwt__http_response_canonical(buf, i + 1, acc, &got), -1);
+    }
+    for (int variant = 0; variant < 4; variant++) {
+        uv_loop_t loop;
+        assert_int_equal(uv_loop_init(&loop), 0);
+        struct fed f = {0};
+        struct wsjwt_client_opts o = {
+            .url = "ws://127.0.0.1:9/", .cb = {fed_open, fed_message, NULL, fed_error, NULL}, .user = &f};
+        if (variant == 3) {
+            static const char *const protos[] = {"chat"};
+            o.protocols = protos;
+            o.n_protocols = 1;
+        }
+        struct wsjwt_client *c = NULL;
+        assert_int_equal(wsjwt_client_new(&loop, &o, &c), 0);
+        assert_int_equal(wsjwt__client_attach_fake(c), 0);
+        char accept[WSJWT_WS_ACCEPT_LEN + 1];
+        wsjwt__ws_accept(wsjwt__client_key(c), WSJWT_WS_KEY_LEN, accept);
+        accept[WSJWT_WS_ACCEPT_LEN] = 0;
+        if (variant == 1)
+            accept[5] = accept[5] == 'A' ? 'B' : 'A';
+        int n = snprintf(buf, sizeof(buf),
+                         variant == 2 ? "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\n"
+                                        "upgrade: WebSocket\r\nsec-websocket-accept: %s\r\n\r\n\x81\x02hi"
+                                      : OK_101 "Sec-WebSocket-Accept: %s\r\n\r\n\x81\x02hi",
+                         accept);
+        for (int i = 0; i < n && !f.errors; i++)
+            assert_int_equal(wsjwt__client_feed(c, (const uint8_t *)buf + i, 1), 0);
+        if (variant == 1) {
+            assert_int_equal(f.opened, 0);
+            assert_int_equal(f.last_err, WSJWT_EHTTP_ACCEPT);
+        } else if (variant == 3) { /* offered, none selected */
+            assert_int_equal(f.opened, 0);
+            assert_int_equal(f.last_err, WSJWT_EHTTP_PROTOCOL);
+        } else {
+            assert_int_equal(f.errors, 0);
+            assert_int_equal(f.opened, 1);
+            assert_int_equal(f.messages, 1);
+            assert_int_equal(f.len[0], 2);
+        }
+        wsjwt_client_free(c);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        assert_int_equal(uv_loop_close(&loop), 0);
+    }
 }
 
 int main(void)
@@ -884,6 +1002,8 @@ int main(void)
         cmocka_unit_test(test_random_cache),
         cmocka_unit_test(test_whole_frames_and_raw_echo),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_client_run),
+        cmocka_unit_test(test_canonical_101),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

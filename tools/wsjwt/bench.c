@@ -180,9 +180,7 @@ struct worker {
     /* One clock reading per batch of socket events, as bench/loadgen takes
      * one per epoll_wait: replies handled in the same loop turn share it
      * (a clock_gettime per reply was 37 instructions of about 800 per
-     * echo). Cleared before and after each poll phase. */
-    uv_prepare_t tick_before;
-    uv_check_t tick_after;
+     * echo). Cleared after each loop turn (end_turn). */
     uint64_t now;
     struct bconn *conns;
     uint32_t first, n, next_start, connecting, alive, rr;
@@ -436,22 +434,13 @@ static uint64_t worker_now(struct worker *w)
     return w->now;
 }
 
-static void tick_before(uv_prepare_t *h)
+static void end_turn(void *arg)
 {
-    ((struct worker *)h->data)->now = 0;
-}
-
-static void tick_after(uv_check_t *h)
-{
-    ((struct worker *)h->data)->now = 0;
+    ((struct worker *)arg)->now = 0;
 }
 
 static void stop_loop(struct worker *w)
 {
-    if (!uv_is_closing((uv_handle_t *)&w->tick_before)) {
-        uv_close((uv_handle_t *)&w->tick_before, NULL);
-        uv_close((uv_handle_t *)&w->tick_after, NULL);
-    }
     if (!uv_is_closing((uv_handle_t *)&w->wake))
         uv_close((uv_handle_t *)&w->wake, NULL);
     if (w->rate_fd >= 0) { /* uv_close takes it out of libuv's set: then it may be closed */
@@ -816,7 +805,13 @@ static void *worker_main(void *arg)
         while (w->next_start < w->n && w->connecting < CONNECT_BATCH)
             start_conn(w, &w->conns[w->next_start++]);
     }
-    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* The loop from the clients' own epoll set (see wsjwt_client_run):
+     * libuv runs only for the phase wake-ups, the pacing timerfd and the
+     * clients' timers. */
+    if (wsjwt_client_run(&w->loop, end_turn, w) != 0) {
+        fprintf(stderr, CMD ": the event loop failed\n");
+        count_error(w, E_CONNECT);
+    }
     return NULL;
 }
 
@@ -1279,13 +1274,6 @@ int cmd_bench(int argc, char **argv)
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
         w->rate_fd = -1;
-        uv_prepare_init(&w->loop, &w->tick_before);
-        uv_check_init(&w->loop, &w->tick_after);
-        w->tick_before.data = w->tick_after.data = w;
-        if (o->mode == M_ECHO) { /* the only mode that reads the clock per reply */
-            uv_prepare_start(&w->tick_before, tick_before);
-            uv_check_start(&w->tick_after, tick_after);
-        }
     }
     struct sample sm = {.server_cpu = -1, .rss0 = -1, .rss1 = -1};
     if (o->server_pid)
