@@ -6,10 +6,10 @@
 # section: both generators' rates, their own CPU and the server's.
 #   sh bench/run_loadgen_compare.sh BUILD_DIR
 # The server runs pinned to core 0, the generator to core 1 (taskset). Each
-# figure is the best of WSJWT_CMP_ROUNDS rounds (2), each round a fresh
+# figure is the best of WSJWT_CMP_ROUNDS rounds (4), each round a fresh
 # generator process measuring WSJWT_CMP_SECONDS (2) after WSJWT_CMP_WARMUP
 # (0.5) seconds; within a round the two generators take turns, and which
-# goes first alternates, so both meet the same noise. About 2 minutes.
+# goes first alternates, so both meet the same noise. About 4 minutes.
 # What the two check is not the same, and the difference is the point:
 # loadgen masks every frame once at start-up with fixed keys and sends every
 # upgrade with RFC 6455's example key; `wsjwt bench` masks every frame with a
@@ -21,7 +21,7 @@ build=${1:-build}
 cd "$(dirname "$0")/.."
 secs=${WSJWT_CMP_SECONDS:-2}
 warm=${WSJWT_CMP_WARMUP:-0.5}
-rounds=${WSJWT_CMP_ROUNDS:-2}
+rounds=${WSJWT_CMP_ROUNDS:-4}
 tmp=$(mktemp -d)
 stop_wait=30
 # shellcheck source=bench/lib.sh disable=SC1091

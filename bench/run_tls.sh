@@ -9,9 +9,9 @@
 # The load generator is `wsjwt bench` (it verifies the certificate against a
 # CA made here with `openssl`), pinned to core 1; servers pinned to core 0.
 # Rounds interleave the servers (plain and TLS side by side meet the same
-# noise); each rate is the best of its rounds. About a minute in all.
+# noise); each rate is the best of its rounds. About a minute and a half in all.
 # Environment: WSJWT_BENCH_TLS_SECONDS (2), WSJWT_BENCH_TLS_WARMUP (0.5),
-#              WSJWT_BENCH_TLS_ROUNDS (3), WSJWT_BENCH_TLS_CONNS (50),
+#              WSJWT_BENCH_TLS_ROUNDS (5), WSJWT_BENCH_TLS_CONNS (50),
 #              WSJWT_BENCH_TLS_IDLE (1000).
 # shellcheck disable=SC2034,SC2154 # variables shared with bench/lib.sh
 set -eu
@@ -19,7 +19,7 @@ build=${1:-build}
 cd "$(dirname "$0")/.."
 secs=${WSJWT_BENCH_TLS_SECONDS:-2}
 warm=${WSJWT_BENCH_TLS_WARMUP:-0.5}
-rounds=${WSJWT_BENCH_TLS_ROUNDS:-3}
+rounds=${WSJWT_BENCH_TLS_ROUNDS:-5}
 conns=${WSJWT_BENCH_TLS_CONNS:-50}
 idle_n=${WSJWT_BENCH_TLS_IDLE:-1000}
 inflight=4
