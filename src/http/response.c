@@ -45,12 +45,24 @@ static void header(struct out *o, const char *name, const char *value, size_t va
 
 /* ---- 101 ---------------------------------------------------------------- */
 
+/* The 101 that wsjwt serve, Node's ws and most servers send when no
+ * subprotocol and no extension was asked for: these bytes exactly, the
+ * accept value and CRLF CRLF after them. emit_101 writes them; the client's
+ * short way (wsjwt__http_response_canonical) recognises them. Matching it
+ * proves what the parser and the check would: status 101, Upgrade:
+ * websocket, Connection: Upgrade, exactly one Sec-WebSocket-Accept with the
+ * expected value, no subprotocol, no extension, and the head's end. */
+static const char canon_head[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                                 "Upgrade: websocket\r\n"
+                                 "Connection: Upgrade\r\n"
+                                 "Sec-WebSocket-Accept: ";
+#define CANON_HEAD (sizeof(canon_head) - 1)
+
 static void emit_101(struct out *o, const struct wsjwt__http_101 *r)
 {
-    puts_(o, "HTTP/1.1 101 Switching Protocols\r\n"
-             "Upgrade: websocket\r\n"
-             "Connection: Upgrade\r\n");
-    header(o, "Sec-WebSocket-Accept", r->accept, WSJWT_WS_ACCEPT_LEN);
+    put(o, canon_head, CANON_HEAD);
+    put(o, r->accept, WSJWT_WS_ACCEPT_LEN);
+    put(o, "\r\n", 2);
     if (r->protocol)
         header(o, "Sec-WebSocket-Protocol", r->protocol, r->protocol_len);
     if (r->extensions)
@@ -312,18 +324,7 @@ int wsjwt__http_response_check_accept(const struct wsjwt__http_response *res, co
     return 0;
 }
 
-/* The 101 that wsjwt serve, Node's ws and most servers send when no
- * subprotocol and no extension was asked for: these bytes exactly, the
- * accept value between them. Matching it proves what the parser and the
- * check would: status 101, Upgrade: websocket, Connection: Upgrade, exactly
- * one Sec-WebSocket-Accept with the expected value, no subprotocol, no
- * extension, and the head's end. */
-static const char canon_head[] = "HTTP/1.1 101 Switching Protocols\r\n"
-                                 "Upgrade: websocket\r\n"
-                                 "Connection: Upgrade\r\n"
-                                 "Sec-WebSocket-Accept: ";
-#define CANON_HEAD (sizeof(canon_head) - 1)
-#define CANON_LEN  (CANON_HEAD + WSJWT_WS_ACCEPT_LEN + 4)
+#define CANON_LEN (CANON_HEAD + WSJWT_WS_ACCEPT_LEN + 4)
 
 int wsjwt__http_response_canonical(const char *buf, size_t len, const char *accept, size_t *head_len)
 {
