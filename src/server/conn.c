@@ -1301,16 +1301,10 @@ static void tls_process(struct wsjwt_conn *c)
 static void tls_read(struct wsjwt_conn *c)
 {
     struct wsjwt__loop *l = c->loop;
-    ssize_t n;
-    do
-        n = wsjwt__sys_read(conn_fd(c), l->tbuf, WSJWT__READ_SIZE);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            mark_broken(c);
-        return;
-    }
-    if (n == 0 || wsjwt__tls_feed(conn_tls(c), l->tbuf, (size_t)n) != 0) {
+    ssize_t n = sock_read(c, l->tbuf, WSJWT__READ_SIZE);
+    if (n <= 0)
+        return; /* nothing yet, or broken (sock_read marked it) */
+    if (wsjwt__tls_feed(conn_tls(c), l->tbuf, (size_t)n) != 0) {
         mark_broken(c);
         return;
     }
