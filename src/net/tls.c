@@ -15,6 +15,7 @@
 #include <wsjwt/error.h>
 
 #include "net/tls.h"
+#include "net/tls13.h"
 
 /* TLS 1.2 suites: ECDHE for forward secrecy, AEAD only (the "intermediate"
  * profile that every maintained client supports); TLS 1.3 suites are all
@@ -45,20 +46,32 @@ struct wsjwt__tls_ctx {
 
 /* ---- the BIO ---------------------------------------------------------------- */
 
-/* A record (or several): to the sink first when nothing is queued before
- * it, the rest to `out`. Either way all of it is taken: records are never
- * half-written from OpenSSL's point of view. */
+/* Bytes for the peer: to the sink first when nothing is queued before
+ * them, the rest to `out`. Either way all of them are taken: records are
+ * never half-written from OpenSSL's (or the record layer's) point of view.
+ * 0 or WSJWT_ENOMEM. */
+static int emit(struct wsjwt__tls *t, const uint8_t *data, size_t len)
+{
+    size_t took = 0;
+    if (t->sink && wsjwt__outq_size(&t->out) == 0)
+        took = t->sink(t->sink_user, data, len);
+    if (took < len && wsjwt__outq_append(&t->out, data + took, len - took, NULL, 0) != 0)
+        return WSJWT_ENOMEM;
+    return 0;
+}
+
+static void rl_watch_written(struct wsjwt__tls *t, const uint8_t *p, size_t len);
+
 static int bio_write(BIO *b, const char *data, int len)
 {
     struct wsjwt__tls *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     if (len <= 0)
         return 0;
-    size_t took = 0;
-    if (t->sink && wsjwt__outq_size(&t->out) == 0)
-        took = t->sink(t->sink_user, (const uint8_t *)data, (size_t)len);
-    if (took < (size_t)len && wsjwt__outq_append(&t->out, data + took, (size_t)len - took, NULL, 0) != 0)
+    if (emit(t, (const uint8_t *)data, (size_t)len) != 0)
         return -1;
+    if (t->rl)
+        rl_watch_written(t, (const uint8_t *)data, (size_t)len);
     return len;
 }
 
@@ -107,6 +120,466 @@ static BIO_METHOD *bio_method(void)
     return m;
 }
 
+/* ---- the record layer ------------------------------------------------------------- */
+
+/* After a TLS 1.3 handshake the engine protects and opens application
+ * records itself (tls13.c) instead of going through SSL_read/SSL_write:
+ * OpenSSL 3.0's record layer costs about as much again as the cipher per
+ * small record (docs/tls.md). OpenSSL keeps the handshake, the certificate
+ * checks, tickets and everything before the switch; TLS 1.2 and any case
+ * below that is not met stay with OpenSSL entirely.
+ *
+ * What the switch needs, and where it comes from:
+ * - The two application traffic secrets: OpenSSL hands every secret it
+ *   derives to the context's key-log callback (the SSLKEYLOGFILE
+ *   interface, SSL_CTX_set_keylog_callback) as it installs the key; we keep
+ *   CLIENT_TRAFFIC_SECRET_0 and SERVER_TRAFFIC_SECRET_0 (and nothing else).
+ * - The sequence number of each direction at the switch (RFC 8446 5.3:
+ *   the nonce; reusing one would break AES-GCM). Read: without read-ahead,
+ *   OpenSSL stops pulling at the record that completes the handshake, so it
+ *   has opened no application record of the peer's: 0, and the switch is
+ *   refused if it holds any buffered byte (SSL_has_pending). Write: the
+ *   records OpenSSL writes after our write secret is known (a server's
+ *   session ticket) are each opened here with that key as they pass through
+ *   the BIO; those that authenticate are counted. A record under another
+ *   key cannot authenticate, so the count is exact whatever the order in
+ *   which OpenSSL logs secrets and writes records.
+ * After the switch the SSL object is never used for data again (only for
+ * its version, cipher and SNI name, and freed with the connection). */
+#define RL_HAVE_READ  1u
+#define RL_HAVE_WRITE 2u
+/* RFC 8446 5.5: at most 2^24.5 full records under one AES-GCM key; we move
+ * to the next write key (KeyUpdate) after 2^24 records, for every suite. */
+#define RL_REKEY_AFTER (UINT64_C(1) << 24)
+
+/* RFC 8446 6: alerts and handshake types this layer sends or reads. */
+#define ALERT_CLOSE_NOTIFY       0
+#define ALERT_UNEXPECTED_MESSAGE 10
+#define ALERT_ILLEGAL_PARAMETER  47
+#define ALERT_DECODE_ERROR       50
+#define ALERT_INTERNAL_ERROR     80
+#define ALERT_USER_CANCELED      90
+#define HS_NEW_SESSION_TICKET    4
+#define HS_KEY_UPDATE            24
+
+struct wsjwt__tls_rl {
+    struct wsjwt__tls13 p;       /* keys and sequence numbers, once active */
+    struct wsjwt__tls13_dir chk; /* before the switch: our write key, to open what OpenSSL writes */
+    uint8_t rsec[WSJWT__TLS13_MAX_SECRET], wsec[WSJWT__TLS13_MAX_SECRET];
+    size_t sec_len;
+    uint8_t *acc; /* before the switch: written bytes not yet a whole record */
+    size_t acc_len;
+    uint8_t *pend; /* opened content a read had no room for */
+    size_t pend_off, pend_len;
+    uint64_t rekey_after;
+    const char *why; /* the reason of our own failure, for wsjwt__tls_error */
+    uint8_t have;    /* RL_HAVE_* */
+    uint8_t active;  /* application records are ours */
+    uint8_t closed;  /* the peer's close_notify arrived */
+    uint8_t ku_due;  /* the peer asked for our KeyUpdate: send it before more data */
+    /* A post-handshake handshake message being read (RFC 8446 4.6), which
+     * may span records: its 4-byte header, then body bytes left. */
+    uint8_t hs_hdr[4];
+    uint8_t hs_have;
+    uint32_t hs_left;
+};
+
+/* RFC 8446 6 (and B.2): an alert's name, as OpenSSL's reason strings
+ * spell it ("tlsv13 alert certificate required"), so that a failure reads
+ * the same whether it came before the switch or after. */
+static const char *alert_name(uint8_t a)
+{
+    switch (a) {
+    case 10:
+        return "tlsv13 alert unexpected message";
+    case 20:
+        return "tlsv13 alert bad record mac";
+    case 22:
+        return "tlsv13 alert record overflow";
+    case 40:
+        return "tlsv13 alert handshake failure";
+    case 42:
+        return "tlsv13 alert bad certificate";
+    case 43:
+        return "tlsv13 alert unsupported certificate";
+    case 44:
+        return "tlsv13 alert certificate revoked";
+    case 45:
+        return "tlsv13 alert certificate expired";
+    case 46:
+        return "tlsv13 alert certificate unknown";
+    case 47:
+        return "tlsv13 alert illegal parameter";
+    case 48:
+        return "tlsv13 alert unknown ca";
+    case 49:
+        return "tlsv13 alert access denied";
+    case 50:
+        return "tlsv13 alert decode error";
+    case 51:
+        return "tlsv13 alert decrypt error";
+    case 70:
+        return "tlsv13 alert protocol version";
+    case 71:
+        return "tlsv13 alert insufficient security";
+    case 80:
+        return "tlsv13 alert internal error";
+    case 86:
+        return "tlsv13 alert inappropriate fallback";
+    case 109:
+        return "tlsv13 alert missing extension";
+    case 110:
+        return "tlsv13 alert unsupported extension";
+    case 112:
+        return "tlsv13 alert unrecognized name";
+    case 113:
+        return "tlsv13 alert bad certificate status response";
+    case 115:
+        return "tlsv13 alert unknown psk identity";
+    case 116:
+        return "tlsv13 alert certificate required";
+    case 120:
+        return "tlsv13 alert no application protocol";
+    default:
+        return "tlsv13 alert (unknown)";
+    }
+}
+
+static int rl_on(const struct wsjwt__tls *t)
+{
+    return t->rl && t->rl->active;
+}
+
+static struct wsjwt__tls *engine_of(const SSL *ssl)
+{
+    BIO *b = SSL_get_rbio(ssl);
+    return b ? BIO_get_data(b) : NULL;
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* "LABEL <client random, 64 hex> <secret, hex>" (NSS key log format). */
+static void rl_keylog(const SSL *ssl, const char *line)
+{
+    static const char client[] = "CLIENT_TRAFFIC_SECRET_0 ", server[] = "SERVER_TRAFFIC_SECRET_0 ";
+    struct wsjwt__tls *t = engine_of(ssl);
+    int is_client = strncmp(line, client, sizeof(client) - 1) == 0;
+    if (!t || (!is_client && strncmp(line, server, sizeof(server) - 1) != 0))
+        return;
+    const char *hex = strchr(line + sizeof(client) - 1, ' ');
+    size_t hl = hex ? strlen(++hex) : 0;
+    if (hl != 64 && hl != 96)
+        return;
+    if (!t->rl && !(t->rl = calloc(1, sizeof(*t->rl))))
+        return; /* no switch: OpenSSL carries on */
+    struct wsjwt__tls_rl *rl = t->rl;
+    /* Ours is the server's secret on a server, the client's on a client. */
+    int mine = is_client == !t->ctx->server;
+    uint8_t *dst = mine ? rl->wsec : rl->rsec;
+    for (size_t i = 0; i < hl / 2; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return;
+        dst[i] = (uint8_t)(hi << 4 | lo);
+    }
+    rl->sec_len = hl / 2;
+    rl->have |= mine ? RL_HAVE_WRITE : RL_HAVE_READ;
+}
+
+/* Before the switch: counts the records OpenSSL writes under our
+ * application key (see above). Whole records are opened where they lie; a
+ * record split across writes is collected in acc first. */
+static void rl_watch_written(struct wsjwt__tls *t, const uint8_t *p, size_t len)
+{
+    struct wsjwt__tls_rl *rl = t->rl;
+    if (rl->active || !(rl->have & RL_HAVE_WRITE))
+        return;
+    uint16_t suite = (uint16_t)(SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(t->ssl)) & 0xffff);
+    if (!wsjwt__tls13_supported(suite))
+        return;
+    if (!rl->chk.ctx && wsjwt__tls13_key(suite, &rl->chk, rl->wsec, 0) != 0) {
+        rl->have = 0; /* no switch */
+        return;
+    }
+    if (rl->acc_len) {
+        uint8_t *a = realloc(rl->acc, rl->acc_len + len);
+        if (!a) {
+            rl->have = 0;
+            return;
+        }
+        memcpy(a + rl->acc_len, p, len);
+        rl->acc = a;
+        rl->acc_len += len;
+        p = a;
+        len = rl->acc_len;
+    }
+    struct wsjwt__tls13 view = {.suite = suite, .rd = rl->chk};
+    uint8_t scratch[WSJWT__TLS13_MAX_CIPHER];
+    size_t used = 0;
+    for (;;) {
+        size_t size = 0, n;
+        uint8_t alert, type;
+        int r = wsjwt__tls13_record_ready(p + used, len - used, &size, &alert);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            /* Not a protected record (ServerHello, change_cipher_spec): skip it by its length. */
+            if (len - used < WSJWT__TLS13_HEADER)
+                break;
+            size = WSJWT__TLS13_HEADER + ((size_t)p[used + 3] << 8 | p[used + 4]);
+            if (len - used < size)
+                break;
+        } else {
+            (void)wsjwt__tls13_open(&view, p + used, size, scratch, &n, &type, &alert);
+        }
+        used += size;
+    }
+    rl->chk.seq = view.rd.seq;
+    OPENSSL_cleanse(scratch, sizeof(scratch));
+    size_t rest = len - used;
+    if (rest == 0) {
+        free(rl->acc);
+        rl->acc = NULL;
+        rl->acc_len = 0;
+    } else if (p == rl->acc) {
+        memmove(rl->acc, rl->acc + used, rest);
+        rl->acc_len = rest;
+    } else if ((rl->acc = malloc(rest)) != NULL) {
+        memcpy(rl->acc, p + used, rest);
+        rl->acc_len = rest;
+    } else {
+        rl->have = 0;
+    }
+}
+
+static void rl_free(struct wsjwt__tls *t)
+{
+    struct wsjwt__tls_rl *rl = t->rl;
+    if (!rl)
+        return;
+    wsjwt__tls13_free(&rl->p);
+    EVP_CIPHER_CTX_free(rl->chk.ctx);
+    free(rl->acc);
+    free(rl->pend);
+    OPENSSL_cleanse(rl, sizeof(*rl));
+    free(rl);
+    t->rl = NULL;
+}
+
+/* At the end of the handshake: the switch, or OpenSSL for good. */
+static void rl_switch(struct wsjwt__tls *t)
+{
+    struct wsjwt__tls_rl *rl = t->rl;
+    const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
+    uint16_t suite = c ? (uint16_t)(SSL_CIPHER_get_protocol_id(c) & 0xffff) : 0;
+    if (!rl || rl->have != (RL_HAVE_READ | RL_HAVE_WRITE) || SSL_version(t->ssl) != TLS1_3_VERSION ||
+        !wsjwt__tls13_supported(suite) || rl->sec_len != (suite == 0x1302 ? 48u : 32u) || rl->acc_len ||
+        SSL_has_pending(t->ssl) || wsjwt__tls13_init(&rl->p, suite, rl->rsec, rl->wsec) != 0) {
+        rl_free(t);
+        SSL_set_read_ahead(t->ssl, 1);
+        return;
+    }
+    rl->p.wr.seq = rl->chk.seq; /* OpenSSL's records under our key (tickets) */
+    EVP_CIPHER_CTX_free(rl->chk.ctx);
+    rl->chk.ctx = NULL;
+    OPENSSL_cleanse(rl->rsec, sizeof(rl->rsec));
+    OPENSSL_cleanse(rl->wsec, sizeof(rl->wsec));
+    rl->rekey_after = RL_REKEY_AFTER;
+    rl->active = 1;
+    /* OpenSSL's record buffers are never used again. */
+    SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+    (void)SSL_free_buffers(t->ssl);
+}
+
+/* Protects and emits one record. 0, WSJWT_ETLS, WSJWT_ENOMEM. */
+static int rl_send(struct wsjwt__tls *t, uint8_t type, const uint8_t *p, size_t len)
+{
+    uint8_t rec[WSJWT__TLS13_HEADER + WSJWT__TLS13_MAX_PLAIN + 1 + WSJWT__TLS13_TAG];
+    if (wsjwt__tls13_seal(&t->rl->p, type, p, len, rec) != 0)
+        return WSJWT_ETLS;
+    return emit(t, rec, wsjwt__tls13_record_size(len));
+}
+
+/* Our KeyUpdate (RFC 8446 4.6.3), then the next write key. */
+static int rl_key_update(struct wsjwt__tls *t)
+{
+    static const uint8_t msg[5] = {HS_KEY_UPDATE, 0, 0, 1, 0 /* update_not_requested */};
+    struct wsjwt__tls_rl *rl = t->rl;
+    int rc = rl_send(t, WSJWT__TLS13_HANDSHAKE, msg, sizeof(msg));
+    if (rc == 0)
+        rc = wsjwt__tls13_update(&rl->p, &rl->p.wr, 1) != 0 ? WSJWT_ETLS : 0;
+    rl->ku_due = 0;
+    return rc;
+}
+
+/* A fatal error of ours: the alert for the peer (best effort), then failed. */
+static int rl_fail(struct wsjwt__tls *t, uint8_t alert, const char *why)
+{
+    const uint8_t a[2] = {2 /* fatal */, alert};
+    if (!t->failed)
+        (void)rl_send(t, WSJWT__TLS13_ALERT, a, sizeof(a));
+    t->failed = 1;
+    t->rl->why = why;
+    return WSJWT_ETLS;
+}
+
+/* The content of a handshake record after the switch: post-handshake
+ * messages (RFC 8446 4.6), possibly spanning records. A client skips
+ * NewSessionTicket (it keeps no sessions); KeyUpdate moves to the peer's
+ * next key and, when asked, schedules ours; anything else (a server's
+ * post-handshake CertificateRequest, which we never allowed) is
+ * unexpected. 0 or WSJWT_ETLS. */
+static int rl_handshake(struct wsjwt__tls *t, const uint8_t *p, size_t len)
+{
+    struct wsjwt__tls_rl *rl = t->rl;
+    /* RFC 8446 5.1: no zero-length handshake fragments. */
+    if (len == 0)
+        return rl_fail(t, ALERT_UNEXPECTED_MESSAGE, "empty handshake record");
+    while (len) {
+        if (rl->hs_have < 4) {
+            rl->hs_hdr[rl->hs_have++] = *p++;
+            len--;
+            if (rl->hs_have < 4)
+                continue;
+            rl->hs_left = (uint32_t)rl->hs_hdr[1] << 16 | (uint32_t)rl->hs_hdr[2] << 8 | rl->hs_hdr[3];
+            if (rl->hs_hdr[0] == HS_KEY_UPDATE) {
+                if (rl->hs_left != 1)
+                    return rl_fail(t, ALERT_DECODE_ERROR, "malformed KeyUpdate");
+            } else if (rl->hs_hdr[0] != HS_NEW_SESSION_TICKET || t->ctx->server) {
+                return rl_fail(t, ALERT_UNEXPECTED_MESSAGE, "unexpected post-handshake message");
+            }
+            if (rl->hs_left)
+                continue;
+        }
+        if (rl->hs_hdr[0] == HS_KEY_UPDATE) {
+            uint8_t req = *p++;
+            len--;
+            if (req > 1)
+                return rl_fail(t, ALERT_ILLEGAL_PARAMETER, "bad KeyUpdate request");
+            /* RFC 8446 5.1: a key change must end its record. */
+            if (len)
+                return rl_fail(t, ALERT_UNEXPECTED_MESSAGE, "KeyUpdate not at a record boundary");
+            if (wsjwt__tls13_update(&rl->p, &rl->p.rd, 0) != 0)
+                return rl_fail(t, ALERT_INTERNAL_ERROR, "key update failed");
+            rl->ku_due |= req;
+            rl->hs_have = 0;
+            rl->hs_left = 0;
+            return 0;
+        }
+        size_t skip = len < rl->hs_left ? len : rl->hs_left;
+        p += skip;
+        len -= skip;
+        rl->hs_left -= (uint32_t)skip;
+        if (rl->hs_left == 0)
+            rl->hs_have = 0;
+    }
+    return 0;
+}
+
+/* Moves up to cap bytes of pend into buf. */
+static size_t rl_take_pend(struct wsjwt__tls_rl *rl, uint8_t *buf, size_t cap)
+{
+    size_t k = rl->pend_len < cap ? rl->pend_len : cap;
+    memcpy(buf, rl->pend + rl->pend_off, k);
+    rl->pend_off += k;
+    rl->pend_len -= k;
+    return k;
+}
+
+/* wsjwt__tls_read after the switch: opens the whole records in `in` straight
+ * into buf (the ciphertext is read once and the content written once), as
+ * long as buf has room for each; what a record holds beyond the room goes to
+ * pend. */
+static int rl_read(struct wsjwt__tls *t, uint8_t *buf, size_t cap, size_t *n)
+{
+    struct wsjwt__tls_rl *rl = t->rl;
+    size_t out = 0;
+    if (rl->pend_len)
+        out = rl_take_pend(rl, buf, cap);
+    while (!rl->closed && out < cap && !rl->pend_len) {
+        size_t size = 0, len = 0;
+        uint8_t alert = 0, type = 0;
+        int r = wsjwt__tls13_record_ready(t->in, t->in_len, &size, &alert);
+        if (r < 0)
+            return rl_fail(t, alert, "malformed record");
+        if (r == 0)
+            break;
+        size_t room = size - WSJWT__TLS13_HEADER - WSJWT__TLS13_TAG;
+        uint8_t *dst = buf + out;
+        if (room > cap - out) {
+            if (!rl->pend && !(rl->pend = malloc(WSJWT__TLS13_MAX_CIPHER)))
+                return WSJWT_ENOMEM;
+            dst = rl->pend;
+        }
+        if (wsjwt__tls13_open(&rl->p, t->in, size, dst, &len, &type, &alert) != 0)
+            return rl_fail(t, alert, alert == 20 ? "bad record MAC" : "malformed record");
+        t->in += size;
+        t->in_len -= size;
+        /* RFC 8446 5.1: a handshake message in progress is not interleaved
+         * with other content types. */
+        if ((rl->hs_have || rl->hs_left) && type != WSJWT__TLS13_HANDSHAKE)
+            return rl_fail(t, ALERT_UNEXPECTED_MESSAGE, "interleaved handshake message");
+        switch (type) {
+        case WSJWT__TLS13_APPDATA:
+            if (dst == rl->pend) {
+                rl->pend_off = 0;
+                rl->pend_len = len;
+                out += rl_take_pend(rl, buf + out, cap - out);
+            } else {
+                out += len;
+            }
+            break;
+        case WSJWT__TLS13_ALERT:
+            if (len != 2)
+                return rl_fail(t, ALERT_DECODE_ERROR, "malformed alert");
+            if (dst[1] == ALERT_CLOSE_NOTIFY) {
+                rl->closed = 1;
+            } else if (dst[1] != ALERT_USER_CANCELED) {
+                /* RFC 8446 6.2: every other alert is fatal. */
+                t->failed = 1;
+                rl->why = alert_name(dst[1]);
+                return WSJWT_ETLS;
+            }
+            break;
+        case WSJWT__TLS13_HANDSHAKE:
+            if (rl_handshake(t, dst, len) != 0)
+                return WSJWT_ETLS;
+            break;
+        default:
+            return rl_fail(t, ALERT_UNEXPECTED_MESSAGE, "unexpected record type");
+        }
+    }
+    *n = out;
+    if (out)
+        return 0;
+    return rl->closed ? WSJWT_ECLOSED : WSJWT_EAGAIN;
+}
+
+/* wsjwt__tls_write after the switch: records of at most 2^14 bytes. */
+static int rl_write(struct wsjwt__tls *t, const uint8_t *p, size_t len)
+{
+    struct wsjwt__tls_rl *rl = t->rl;
+    int rc;
+    if (rl->ku_due && (rc = rl_key_update(t)) != 0)
+        return rl_fail(t, ALERT_INTERNAL_ERROR, "key update failed");
+    while (len) {
+        size_t k = len < WSJWT__TLS13_MAX_PLAIN ? len : WSJWT__TLS13_MAX_PLAIN;
+        if ((rc = rl_send(t, WSJWT__TLS13_APPDATA, p, k)) != 0)
+            return rc == WSJWT_ENOMEM ? rc : rl_fail(t, ALERT_INTERNAL_ERROR, "record protection failed");
+        p += k;
+        len -= k;
+        if (rl->p.wr.seq >= rl->rekey_after && (rc = rl_key_update(t)) != 0)
+            return rl_fail(t, ALERT_INTERNAL_ERROR, "key update failed");
+    }
+    return 0;
+}
+
 /* ---- contexts ------------------------------------------------------------------ */
 
 /* err <- "what: OpenSSL's reason" */
@@ -149,9 +622,12 @@ static int ctx_common(SSL_CTX *ctx)
      * does the expensive side) and WebSockets never need it. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
-    /* Pull all the ciphertext available in one BIO call instead of a record
-     * header and then its body: half the BIO round trips per record. */
-    SSL_CTX_set_read_ahead(ctx, 1);
+    /* No read-ahead: OpenSSL pulls one record at a time, so when the
+     * handshake completes it holds no application record and every byte
+     * after the peer's Finished is still ours for the record layer (see
+     * "The record layer" below). A TLS 1.2 connection, which stays with
+     * OpenSSL, turns read-ahead on then (half the BIO calls per record). */
+    SSL_CTX_set_keylog_callback(ctx, rl_keylog);
     return 1;
 }
 
@@ -432,7 +908,7 @@ void wsjwt__tls_set_sink(struct wsjwt__tls *t, size_t (*sink)(void *user, const 
 
 void wsjwt__tls_keep_buffers(struct wsjwt__tls *t, int keep)
 {
-    if (!t->ssl || !t->keep_buffers == !keep)
+    if (!t->ssl || !t->keep_buffers == !keep || (t->rl && t->rl->active))
         return;
     t->keep_buffers = keep != 0;
     if (keep) {
@@ -447,6 +923,7 @@ void wsjwt__tls_keep_buffers(struct wsjwt__tls *t, int keep)
 
 void wsjwt__tls_free(struct wsjwt__tls *t)
 {
+    rl_free(t);
     if (t->ssl)
         SSL_free(t->ssl); /* frees the BIO */
     t->ssl = NULL;
@@ -544,6 +1021,7 @@ int wsjwt__tls_handshake(struct wsjwt__tls *t)
     int r = SSL_do_handshake(t->ssl);
     if (r == 1) {
         t->done = 1;
+        rl_switch(t);
         return 0;
     }
     int e = SSL_get_error(t->ssl, r);
@@ -557,6 +1035,8 @@ int wsjwt__tls_read(struct wsjwt__tls *t, uint8_t *buf, size_t cap, size_t *n)
     *n = 0;
     if (t->failed)
         return WSJWT_ETLS;
+    if (rl_on(t))
+        return rl_read(t, buf, cap, n);
     /* Nothing lent and nothing buffered (no ciphertext left in OpenSSL's
      * read buffer, no decrypted bytes): the answer is "more input", without
      * going through SSL_read_ex, SSL_get_error and the error queue (~1 500
@@ -582,6 +1062,8 @@ int wsjwt__tls_write(struct wsjwt__tls *t, const void *p, size_t len)
 {
     if (t->failed || !t->done)
         return t->failed ? WSJWT_ETLS : WSJWT_ESTATE;
+    if (rl_on(t))
+        return rl_write(t, p, len);
     clear_errors();
     const uint8_t *s = p;
     while (len) {
@@ -596,6 +1078,12 @@ int wsjwt__tls_write(struct wsjwt__tls *t, const void *p, size_t len)
 
 void wsjwt__tls_close_notify(struct wsjwt__tls *t)
 {
+    if (rl_on(t)) {
+        static const uint8_t a[2] = {1 /* warning */, ALERT_CLOSE_NOTIFY};
+        if (!t->failed)
+            (void)rl_send(t, WSJWT__TLS13_ALERT, a, sizeof(a));
+        return;
+    }
     if (t->ssl && t->done && !t->failed) {
         ERR_clear_error();
         (void)SSL_shutdown(t->ssl);
@@ -615,7 +1103,9 @@ const char *wsjwt__tls_error(const struct wsjwt__tls *t, char *buf, size_t size)
             return buf;
         }
     }
-    if (t->err) {
+    if (t->rl && t->rl->why) {
+        snprintf(buf, size, "%s", t->rl->why);
+    } else if (t->err) {
         const char *r = ERR_reason_error_string(t->err);
         snprintf(buf, size, "%s", r ? r : "TLS error");
     } else {

@@ -68,7 +68,8 @@ struct wsjwt__tls {
     unsigned long err;      /* OpenSSL's error code of the failure, for wsjwt__tls_error */
     size_t (*sink)(void *user, const uint8_t *p, size_t len); /* see wsjwt__tls_set_sink */
     void *sink_user;
-    uint8_t done;         /* handshake complete */
+    struct wsjwt__tls_rl *rl; /* the record layer after a TLS 1.3 handshake (tls.c), or NULL */
+    uint8_t done;             /* handshake complete */
     uint8_t failed;       /* WSJWT_ETLS or WSJWT_ETLS_VERIFY was returned */
     uint8_t keep_buffers; /* see wsjwt__tls_keep_buffers */
     uint8_t busy;         /* the shell's count for its keep_buffers policy */
