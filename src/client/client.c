@@ -51,6 +51,11 @@
 #define RBUF_SIZE (512u * 1024u)
 /* A read at least this large means bulk traffic: keep the read buffer. */
 #define RBUF_KEEP_READ (16u * 1024u)
+/* wss://: ciphertext is read into the thread's shared buffer (after the
+ * cork in shared_rbuf's allocation), decrypted from there and whatever
+ * ends in a partial record is stashed by the engine: no buffer per client
+ * and no allocation per read. 64 KiB: four full records per read. */
+#define TBUF_SIZE (64u * 1024u)
 /* An open connection without a read for this long gives its read buffer
  * back: idle clients hold none, busy ones never allocate per read. */
 #define RBUF_IDLE_MS 1000u
@@ -152,7 +157,6 @@ struct wsjwt_client {
 
     struct buf msg; /* a message that spans reads or frames */
     struct wsjwt__http_parser hp;
-    uint8_t *tbuf; /* wss://: ciphertext being read */
 
     /* the end */
     int close_code;
@@ -258,7 +262,6 @@ static void maybe_release(struct wsjwt_client *c)
         wsjwt__tls_free(c->tls);
         free(c->tls);
     }
-    free(c->tbuf);
     free(c);
 }
 
@@ -613,7 +616,7 @@ static uint8_t *shared_rbuf(void)
 {
     if (!shared_buf) {
         pthread_once(&shared_once, shared_init);
-        if (!shared_ok || !(shared_buf = malloc(RBUF_SIZE + CORK_SIZE)))
+        if (!shared_ok || !(shared_buf = malloc(RBUF_SIZE + CORK_SIZE + TBUF_SIZE)))
             return NULL;
         if (pthread_setspecific(shared_key, shared_buf) != 0) {
             free(shared_buf);
@@ -657,11 +660,6 @@ static int rbuf_unshare(struct wsjwt_client *c)
     c->rbuf.len = keep;
     return 0;
 }
-
-/* Ciphertext is read in pieces of one TLS record (16 KiB plus overhead):
- * more would only wait in the buffer, since each record is decrypted
- * whole. */
-#define TBUF_SIZE (17u * 1024u)
 
 /* The read buffer for the next read: the thread's shared one when this
  * client holds no bytes of its own (see shared_rbuf), else its own. */
@@ -837,6 +835,19 @@ static void rx_got(struct wsjwt_client *c, size_t n)
 
 /* ---- TLS (wss://) ------------------------------------------------------------ */
 
+/* The engine's records go straight to the socket (no copy into its queue,
+ * no allocation per flush); what the socket does not take, or any error,
+ * leaves the rest in the engine's queue, which tls_tx sends (and where it
+ * meets the error). */
+static size_t tls_sink(void *user, const uint8_t *p, size_t len)
+{
+    struct wsjwt_client *c = user;
+    if (c->fd < 0 || c->state <= ST_CONNECTING)
+        return 0;
+    ssize_t w = sock_send(c, p, len);
+    return w > 0 ? (size_t)w : 0;
+}
+
 /* Encrypts what `out` holds (once the handshake is done) and sends the
  * records; what the socket does not take stays in the engine's queue until
  * the socket has room. Meanwhile frames wait in `out` as plaintext (so
@@ -877,12 +888,13 @@ static void tls_tx(struct wsjwt_client *c)
     }
 }
 
-/* n bytes of ciphertext in tbuf: the handshake (then the upgrade request),
- * then plaintext into rbuf, handed to rx_got piece by piece. */
-static void tls_rx(struct wsjwt_client *c, size_t n)
+/* n bytes of ciphertext at p (the shared buffer): the handshake (then the
+ * upgrade request), then plaintext into rbuf (lent, as for ws://), handed to
+ * rx_got piece by piece. */
+static void tls_rx(struct wsjwt_client *c, const uint8_t *p, size_t n)
 {
     struct wsjwt__tls *t = c->tls;
-    if (wsjwt__tls_feed(t, c->tbuf, n) != 0) {
+    if (wsjwt__tls_feed(t, p, n) != 0) {
         fail(c, WSJWT_ENOMEM, NULL, 0);
         return;
     }
@@ -895,7 +907,7 @@ static void tls_rx(struct wsjwt_client *c, size_t n)
             fail(c, rc, NULL, 0);
     }
     while (t->done && !c->freed && c->state != ST_SHUT && c->state != ST_FAILING) {
-        rbuf_ensure(c);
+        rbuf_lend(c);
         size_t got = 0;
         int rc = c->rbuf.p && c->rbuf.len < c->rbuf.cap
                      ? wsjwt__tls_read(t, c->rbuf.p + c->rbuf.len, c->rbuf.cap - c->rbuf.len, &got)
@@ -923,10 +935,6 @@ static void tls_rx(struct wsjwt_client *c, size_t n)
         else if (c->state != ST_SHUT)
             tls_tx(c);
     }
-    if (n < TBUF_SIZE) {
-        free(c->tbuf);
-        c->tbuf = NULL;
-    }
     if (c->freed)
         maybe_release(c);
 }
@@ -942,10 +950,10 @@ static void sock_read(struct wsjwt_client *c, uint32_t epoch, int hup)
         uint8_t *p;
         size_t room;
         if (c->tls) {
-            if (!c->tbuf)
-                c->tbuf = malloc(TBUF_SIZE);
-            p = c->tbuf;
-            room = c->tbuf ? TBUF_SIZE : 0;
+            p = shared_rbuf();
+            if (p)
+                p += RBUF_SIZE + CORK_SIZE;
+            room = p ? TBUF_SIZE : 0;
         } else {
             rbuf_lend(c);
             p = c->rbuf.p + c->rbuf.len;
@@ -961,7 +969,7 @@ static void sock_read(struct wsjwt_client *c, uint32_t epoch, int hup)
         while (n < 0 && errno == EINTR);
         if (n > 0) {
             if (c->tls)
-                tls_rx(c, (size_t)n);
+                tls_rx(c, p, (size_t)n);
             else
                 rx_got(c, (size_t)n);
             if (c->freed || c->epoch != epoch || c->fd < 0 || ((size_t)n < room && !hup))
@@ -1664,8 +1672,8 @@ int wsjwt_client_new(uv_loop_t *loop, const struct wsjwt_client_opts *o, struct 
         else if ((rc = wsjwt__tls_ctx_client_new(NULL, &ctx, NULL, 0)) != 0)
             goto fail;
         rc = WSJWT_ENOMEM;
-        if ((c->tls = calloc(1, sizeof(*c->tls))) != NULL)
-            rc = wsjwt__tls_init(c->tls, ctx, host);
+        if ((c->tls = calloc(1, sizeof(*c->tls))) != NULL && (rc = wsjwt__tls_init(c->tls, ctx, host)) == 0)
+            wsjwt__tls_set_sink(c->tls, tls_sink, c);
         wsjwt__tls_ctx_unref(ctx);
         if (rc) {
             free(c->tls);
@@ -1801,7 +1809,8 @@ int wsjwt_client_restart(struct wsjwt_client *c)
         wsjwt__tls_ctx_ref(ctx);
         wsjwt__tls_free(c->tls);
         memset(c->tls, 0, sizeof(*c->tls));
-        rc = wsjwt__tls_init(c->tls, ctx, host);
+        if ((rc = wsjwt__tls_init(c->tls, ctx, host)) == 0)
+            wsjwt__tls_set_sink(c->tls, tls_sink, c);
         wsjwt__tls_ctx_unref(ctx);
     }
     /* A fresh nonce (RFC 6455 4.1: random for each connection), patched into
