@@ -38,7 +38,8 @@ struct wsjwt__tls_ctx {
     atomic_int refs;
     int server;
     int insecure;
-    int verify_client; /* server: a client certificate is required and verified */
+    int verify_client;    /* server: a client certificate is required and verified */
+    uint64_t rekey_after; /* records under one write key (RL_REKEY_AFTER; see ctx_alloc) */
     BIO_METHOD *bio;
     size_t n;       /* server: one SSL_CTX per certificate; client: 1 */
     SSL_CTX *ctx[]; /* ctx[0]: the default */
@@ -173,6 +174,7 @@ struct wsjwt__tls_rl {
     size_t pend_off, pend_len;
     uint64_t rekey_after;
     const char *why; /* the reason of our own failure, for wsjwt__tls_error */
+    uint8_t server;  /* which side we are (post-handshake messages differ) */
     uint8_t have;    /* RL_HAVE_* */
     uint8_t active;  /* application records are ours */
     uint8_t closed;  /* the peer's close_notify arrived */
@@ -279,6 +281,7 @@ static void rl_keylog(const SSL *ssl, const char *line)
     if (!t->rl && !(t->rl = calloc(1, sizeof(*t->rl))))
         return; /* no switch: OpenSSL carries on */
     struct wsjwt__tls_rl *rl = t->rl;
+    rl->server = (uint8_t)t->ctx->server;
     /* Ours is the server's secret on a server, the client's on a client. */
     int mine = is_client == !t->ctx->server;
     uint8_t *dst = mine ? rl->wsec : rl->rsec;
@@ -390,11 +393,29 @@ static void rl_switch(struct wsjwt__tls *t)
     rl->chk.ctx = NULL;
     OPENSSL_cleanse(rl->rsec, sizeof(rl->rsec));
     OPENSSL_cleanse(rl->wsec, sizeof(rl->wsec));
-    rl->rekey_after = RL_REKEY_AFTER;
+    rl->rekey_after = t->ctx->rekey_after;
     rl->active = 1;
     /* OpenSSL's record buffers are never used again. */
     SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
     (void)SSL_free_buffers(t->ssl);
+}
+
+int wsjwt__tls_rl_start(struct wsjwt__tls *t, int server, uint16_t suite, const uint8_t *read_secret,
+                        const uint8_t *write_secret, uint64_t rekey_after)
+{
+    memset(t, 0, sizeof(*t));
+    if (!(t->rl = calloc(1, sizeof(*t->rl))))
+        return WSJWT_ENOMEM;
+    int rc = wsjwt__tls13_init(&t->rl->p, suite, read_secret, write_secret);
+    if (rc) {
+        rl_free(t);
+        return rc;
+    }
+    t->rl->server = server != 0;
+    t->rl->rekey_after = rekey_after ? rekey_after : RL_REKEY_AFTER;
+    t->rl->active = 1;
+    t->done = 1;
+    return 0;
 }
 
 /* Protects and emits one record. 0, WSJWT_ETLS, WSJWT_ENOMEM. */
@@ -451,7 +472,7 @@ static int rl_handshake(struct wsjwt__tls *t, const uint8_t *p, size_t len)
             if (rl->hs_hdr[0] == HS_KEY_UPDATE) {
                 if (rl->hs_left != 1)
                     return rl_fail(t, ALERT_DECODE_ERROR, "malformed KeyUpdate");
-            } else if (rl->hs_hdr[0] != HS_NEW_SESSION_TICKET || t->ctx->server) {
+            } else if (rl->hs_hdr[0] != HS_NEW_SESSION_TICKET || rl->server) {
                 return rl_fail(t, ALERT_UNEXPECTED_MESSAGE, "unexpected post-handshake message");
             }
             if (rl->hs_left)
@@ -601,6 +622,12 @@ static struct wsjwt__tls_ctx *ctx_alloc(size_t n, int server)
         return NULL;
     atomic_init(&c->refs, 1);
     c->server = server;
+    /* Test hook (tests/integration/tls.test.mjs): WSJWT_TLS_REKEY_RECORDS=N
+     * moves to the next write key every N records instead of 2^24, so that
+     * real peers are seen to follow our KeyUpdates. */
+    const char *rk = getenv("WSJWT_TLS_REKEY_RECORDS");
+    unsigned long long n_rk = rk ? strtoull(rk, NULL, 10) : 0;
+    c->rekey_after = n_rk ? (uint64_t)n_rk : RL_REKEY_AFTER;
     c->n = n;
     if (!(c->bio = bio_method())) {
         free(c);

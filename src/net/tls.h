@@ -70,9 +70,9 @@ struct wsjwt__tls {
     void *sink_user;
     struct wsjwt__tls_rl *rl; /* the record layer after a TLS 1.3 handshake (tls.c), or NULL */
     uint8_t done;             /* handshake complete */
-    uint8_t failed;       /* WSJWT_ETLS or WSJWT_ETLS_VERIFY was returned */
-    uint8_t keep_buffers; /* see wsjwt__tls_keep_buffers */
-    uint8_t busy;         /* the shell's count for its keep_buffers policy */
+    uint8_t failed;           /* WSJWT_ETLS or WSJWT_ETLS_VERIFY was returned */
+    uint8_t keep_buffers;     /* see wsjwt__tls_keep_buffers */
+    uint8_t busy;             /* the shell's count for its keep_buffers policy */
 };
 
 /* Starts a connection on ctx (takes a reference). For a client, host is
@@ -123,6 +123,15 @@ int wsjwt__tls_write(struct wsjwt__tls *t, const void *p, size_t len);
 
 /* Queues a close_notify alert (best effort). */
 void wsjwt__tls_close_notify(struct wsjwt__tls *t);
+
+/* For tests and fuzzing: starts t (zeroed memory, no SSL object, no
+ * context) with the record layer already on, as after a TLS 1.3 handshake
+ * with suite (0x1301, 0x1302, 0x1303) and these application traffic
+ * secrets; our write key moves on every rekey_after records (0: the
+ * default, 2^24). Free with wsjwt__tls_free. 0, WSJWT_EINVAL, WSJWT_ENOMEM,
+ * WSJWT_ETLS. */
+int wsjwt__tls_rl_start(struct wsjwt__tls *t, int server, uint16_t suite, const uint8_t *read_secret,
+                        const uint8_t *write_secret, uint64_t rekey_after);
 
 /* Bytes in `out`. */
 static inline size_t wsjwt__tls_out_size(const struct wsjwt__tls *t)

@@ -10,7 +10,9 @@
 // port failing cleanly while other clients are served; client certificates
 // required by --tls-client-ca (from that CA: accepted; none, another CA's,
 // a server-only one: refused); a chain file; the handshake timeout; a burst
-// of handshakes beyond the per-turn budget.
+// of handshakes beyond the per-turn budget. After a TLS 1.3 handshake the
+// records are ours (src/net/tls13.c): KeyUpdates both ways, with Node's and
+// the openssl command's OpenSSL as the peer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -89,10 +91,10 @@ const ca = () => fs.readFileSync(f('ca.pem'));
 const tlsArgs = (...names) => names.flatMap((n) => ['--tls-cert', f(`${n}.pem`), '--tls-key', f(`${n}.key`)]);
 
 // `wsjwt connect` with a token signed from SECRET; resolves { code, out, err }.
-function runConnect(url, args = [], ms = 10000) {
+function runConnect(url, args = [], ms = 10000, env = {}) {
   return new Promise((resolve, reject) => {
     const p = spawn(BIN, ['connect', url, '--sign', '--sub', 'alice', ...args], {
-      env: { ...process.env, JWT_SECRET: SECRET },
+      env: { ...process.env, JWT_SECRET: SECRET, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '', err = '';
@@ -465,4 +467,78 @@ test('serve refuses to start with a certificate it cannot load, naming the file'
   await assert.rejects(startServer(['--tls-cert', f('nope.pem'), '--tls-key', f('good.key')]), /nope\.pem/);
   await assert.rejects(startServer(['--tls-cert', f('good.pem'), '--tls-key', f('b.key')]), /tls_error/);
   await assert.rejects(startServer(['--tls-cert', f('good.pem')]), /come in pairs/);
+});
+
+// Our record layer moves to the next key every N records when
+// WSJWT_TLS_REKEY_RECORDS=N (the default is 2^24, RFC 8446 5.5): a real
+// peer must follow every KeyUpdate we send, on both of our sides.
+test('TLS 1.3 key updates from us every 5 records: Node ws and wsjwt connect follow them', async () => {
+  const srv = await startServer(tlsArgs('good'), { WSJWT_TLS_REKEY_RECORDS: '5' });
+  try {
+    const ws = await connect(`wss://localhost:${srv.port}/`, { headers: { token: token() }, ca: ca() });
+    const got = [];
+    ws.on('message', (d) => got.push(d.toString()));
+    for (let i = 0; i < 200; i++) ws.send(`message ${i}`);
+    await waitFor(() => got.length === 200, 10000);
+    assert.deepEqual(got, Array.from({ length: 200 }, (_, i) => `message ${i}`));
+    const big = crypto.randomBytes(200 * 1024); // 13 records, two KeyUpdates inside it
+    ws.send(big);
+    const m = await nextMessage(ws);
+    assert.ok(Buffer.compare(m.data, big) === 0);
+    ws.close(1000, 'done');
+    assert.equal((await closed(ws)).code, 1000);
+    // Both ends ours, each updating its keys every 3 records of its own.
+    const xs = Array.from({ length: 12 }, (_, i) => ['-x', `line ${i}`]).flat();
+    const r = await runConnect(`wss://localhost:${srv.port}/`, ['--ca', f('ca.pem'), ...xs], 10000,
+      { WSJWT_TLS_REKEY_RECORDS: '3' });
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(r.out.trim().split('\n'), Array.from({ length: 12 }, (_, i) => `line ${i}`));
+  } finally {
+    await srv.stop();
+  }
+});
+
+// The openssl command's interactive letters: `k` sends a KeyUpdate, `K` one
+// that requests ours (RFC 8446 4.6.3). Our server must move to the client's
+// new key, answer `K` with its own KeyUpdate before its next record, and
+// keep echoing.
+test('TLS 1.3 key updates from the peer (openssl s_client k and K): the server follows and answers', async () => {
+  const srv = await startServer(tlsArgs('good'));
+  const sc = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${srv.port}`, '-servername', 'localhost',
+    '-CAfile', f('ca.pem'), '-tls1_3', '-msg'], { stdio: ['pipe', 'pipe', 'pipe'] }); // not -quiet: it turns the letters off
+  let out = Buffer.alloc(0), err = '';
+  sc.stdout.on('data', (d) => { out = Buffer.concat([out, d]); });
+  sc.stderr.on('data', (d) => { err += d; });
+  const has = (b) => out.indexOf(b) >= 0;
+  const frame = (text) => { // a masked text frame (RFC 6455 5.3)
+    const p = Buffer.from(text), mask = crypto.randomBytes(4);
+    const h = Buffer.from([0x81, 0x80 | p.length]);
+    return Buffer.concat([h, mask, Buffer.from(p.map((b, i) => b ^ mask[i % 4]))]);
+  };
+  const echo = (text) => Buffer.concat([Buffer.from([0x81, text.length]), Buffer.from(text)]);
+  try {
+    sc.stdin.write(upgradeRequest(srv.port, { token: token() }));
+    await waitFor(() => has('HTTP/1.1 101'), 5000);
+    const rounds = [['K', 'after K'], ['k', 'after k'], ['K', 'again K']];
+    for (const [i, [letter, text]] of rounds.entries()) {
+      sc.stdin.write(`${letter}\n`);
+      await waitFor(() => (err.match(/KEYUPDATE/g) || []).length === i + 1, 5000);
+      sc.stdin.write(frame(text));
+      await waitFor(() => has(echo(text)), 5000);
+    }
+    // Other clients are unaffected: a Node ws client echoes meanwhile.
+    const ws = await connect(`wss://localhost:${srv.port}/`, { headers: { token: token() }, ca: ca() });
+    ws.send('still here');
+    assert.equal((await nextMessage(ws)).data.toString(), 'still here');
+    ws.close();
+  } finally {
+    sc.kill();
+    await srv.stop();
+  }
+  assert.equal((err.match(/KEYUPDATE/g) || []).length, 3, err);
+  // -msg traces each handshake message: three KeyUpdates sent, and the
+  // server's own answer to each of the two `K` (none to `k`).
+  const trace = out.toString('latin1');
+  assert.equal((trace.match(/>>> TLS 1.3, Handshake \[length 0005\], KeyUpdate/g) || []).length, 3);
+  assert.equal((trace.match(/<<< TLS 1.3, Handshake \[length 0005\], KeyUpdate/g) || []).length, 2);
 });
