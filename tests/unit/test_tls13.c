@@ -285,6 +285,8 @@ static size_t take_out(struct wsjwt__tls *t, uint8_t *buf, size_t cap)
 {
     size_t n = wsjwt__tls_out_size(t);
     assert_true(n <= cap);
+    if (n == 0)
+        return 0;
     memcpy(buf, t->out.data + t->out.off, n);
     wsjwt__outq_consume(&t->out, n);
     return n;
