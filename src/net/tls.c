@@ -332,15 +332,13 @@ static void rl_watch_written(struct wsjwt__tls *t, const uint8_t *p, size_t len)
         if (r == 0)
             break;
         if (r < 0) {
-            /* Not a protected record (ServerHello, change_cipher_spec): skip it by its length. */
-            if (len - used < WSJWT__TLS13_HEADER)
-                break;
-            size = WSJWT__TLS13_HEADER + ((size_t)p[used + 3] << 8 | p[used + 4]);
-            if (len - used < size)
-                break;
-        } else {
-            (void)wsjwt__tls13_open(&view, p + used, size, scratch, &n, &type, &alert);
+            /* Once our application key exists OpenSSL writes only
+             * protected records, each in one BIO write: anything else
+             * means this count cannot be trusted, so no switch. */
+            rl->have = 0;
+            break;
         }
+        (void)wsjwt__tls13_open(&view, p + used, size, scratch, &n, &type, &alert);
         used += size;
     }
     rl->chk.seq = view.rd.seq;

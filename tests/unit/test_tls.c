@@ -666,6 +666,27 @@ static void test_one_ticket(void **state)
     assert_int_equal(c->plain_len, 1);
     side_free(c);
     side_free(s);
+    /* However many tickets OpenSSL writes under the server's application
+     * key before the switch, the record layer counts them: its first
+     * record takes the next sequence number (a wrong count would reuse a
+     * nonce, and the client could not open the record). */
+    for (int n = 0; n <= 3; n++) {
+        s = side_new(server_ctx(good_crt, good_key), NULL);
+        c = side_new(client_ctx(ca_pem, 0), "localhost");
+        assert_int_equal(SSL_set_num_tickets(s->t.ssl, (size_t)n), 1);
+        tickets = 0;
+        SSL_set_msg_callback(s->t.ssl, count_tickets);
+        SSL_set_msg_callback_arg(s->t.ssl, &tickets);
+        handshake(c, s, 0);
+        assert_int_equal(tickets, n);
+        assert_non_null(s->t.rl);
+        assert_int_equal(wsjwt__tls_write(&s->t, "yz", 2), 0);
+        transfer(s, c, 0);
+        assert_int_equal(c->rc, 0);
+        assert_int_equal(c->plain_len, 2);
+        side_free(c);
+        side_free(s);
+    }
 }
 
 /* The server configuration: tls_client_ca needs certificates; a CA file
@@ -775,7 +796,8 @@ static void keep_buffers(int tls13)
     const struct {
         int keep;
         long long min, max;
-    } steps[] = {{0, -1024, 1024}, {1, tls13 ? -1024 : 30 * 1024, tls13 ? 1024 : 40 * 1024}, {0, -1024, 1024}};
+    } steps[] = {
+        {0, -1024, 1024}, {1, tls13 ? -1024 : 30 * 1024, tls13 ? 1024 : 40 * 1024}, {0, -1024, 1024}};
     long long base = 0;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         wsjwt__tls_keep_buffers(&s->t, steps[i].keep);
