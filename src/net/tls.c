@@ -179,6 +179,7 @@ struct wsjwt__tls_rl {
     uint8_t active;  /* application records are ours */
     uint8_t closed;  /* the peer's close_notify arrived */
     uint8_t ku_due;  /* the peer asked for our KeyUpdate: send it before more data */
+    uint8_t used;    /* a record was sealed or opened since the last wsjwt__tls_rest */
     /* A post-handshake handshake message being read (RFC 8446 4.6), which
      * may span records: its 4-byte header, then body bytes left. */
     uint8_t hs_hdr[4];
@@ -416,10 +417,34 @@ int wsjwt__tls_rl_start(struct wsjwt__tls *t, int server, uint16_t suite, const 
     return 0;
 }
 
+int wsjwt__tls_rest(struct wsjwt__tls *t)
+{
+    struct wsjwt__tls_rl *rl = t->rl;
+    if (!rl_on(t))
+        return 0;
+    if (rl->used) {
+        rl->used = 0;
+        return 0;
+    }
+    int had = rl->p.rd.ctx || rl->p.wr.ctx;
+    wsjwt__tls13_rest(&rl->p);
+    if (rl->pend && rl->pend_len == 0) {
+        free(rl->pend);
+        rl->pend = NULL;
+    }
+    return had;
+}
+
+int wsjwt__tls_cipher_contexts(const struct wsjwt__tls *t)
+{
+    return rl_on(t) ? (t->rl->p.rd.ctx != NULL) + (t->rl->p.wr.ctx != NULL) : 0;
+}
+
 /* Protects and emits one record. 0, WSJWT_ETLS, WSJWT_ENOMEM. */
 static int rl_send(struct wsjwt__tls *t, uint8_t type, const uint8_t *p, size_t len)
 {
     uint8_t rec[WSJWT__TLS13_HEADER + WSJWT__TLS13_MAX_PLAIN + 1 + WSJWT__TLS13_TAG];
+    t->rl->used = 1;
     if (wsjwt__tls13_seal(&t->rl->p, type, p, len, rec) != 0)
         return WSJWT_ETLS;
     return emit(t, rec, wsjwt__tls13_record_size(len));
@@ -536,6 +561,7 @@ static int rl_read(struct wsjwt__tls *t, uint8_t *buf, size_t cap, size_t *n)
                 return WSJWT_ENOMEM;
             dst = rl->pend;
         }
+        rl->used = 1;
         if (wsjwt__tls13_open(&rl->p, t->in, size, dst, &len, &type, &alert) != 0)
             return rl_fail(t, alert, alert == 20 ? "bad record MAC" : "malformed record");
         t->in += size;

@@ -14,6 +14,7 @@
 #define ALERT_UNEXPECTED_MESSAGE 10
 #define ALERT_BAD_RECORD_MAC     20
 #define ALERT_RECORD_OVERFLOW    22
+#define ALERT_INTERNAL_ERROR     80
 
 int wsjwt__tls13_supported(uint16_t suite)
 {
@@ -79,27 +80,26 @@ int wsjwt__tls13_expand_label(uint16_t suite, const uint8_t *secret, const char 
     return ok ? 0 : WSJWT_ETLS;
 }
 
+/* (Re)keys d's cipher context from d->key, creating it if needed. The IV
+ * given here is replaced per record (nonce_for); the key schedule (AES
+ * round keys, GHASH key) is computed once per context. */
+static int dir_ctx(uint16_t suite, struct wsjwt__tls13_dir *d, int encrypt)
+{
+    if (!d->ctx && !(d->ctx = EVP_CIPHER_CTX_new()))
+        return WSJWT_ENOMEM;
+    return EVP_CipherInit_ex(d->ctx, suite_cipher(suite), NULL, d->key, d->iv, encrypt) == 1 ? 0 : WSJWT_ETLS;
+}
+
 int wsjwt__tls13_key(uint16_t suite, struct wsjwt__tls13_dir *d, const uint8_t *secret, int encrypt)
 {
-    uint8_t key[32];
     size_t hl = suite == 0x1302 ? 48 : 32, kl = suite_key_len(suite);
     if (secret != d->secret)
         memcpy(d->secret, secret, hl);
-    if (wsjwt__tls13_expand_label(suite, d->secret, "key", key, kl) != 0 ||
-        wsjwt__tls13_expand_label(suite, d->secret, "iv", d->iv, sizeof(d->iv)) != 0) {
-        OPENSSL_cleanse(key, sizeof(key));
+    if (wsjwt__tls13_expand_label(suite, d->secret, "key", d->key, kl) != 0 ||
+        wsjwt__tls13_expand_label(suite, d->secret, "iv", d->iv, sizeof(d->iv)) != 0)
         return WSJWT_ETLS;
-    }
-    if (!d->ctx && !(d->ctx = EVP_CIPHER_CTX_new())) {
-        OPENSSL_cleanse(key, sizeof(key));
-        return WSJWT_ENOMEM;
-    }
-    /* The IV given here is replaced per record (nonce_for); the key
-     * schedule (AES round keys, GHASH key) is computed once. */
-    int ok = EVP_CipherInit_ex(d->ctx, suite_cipher(suite), NULL, key, d->iv, encrypt) == 1;
-    OPENSSL_cleanse(key, sizeof(key));
     d->seq = 0;
-    return ok ? 0 : WSJWT_ETLS;
+    return dir_ctx(suite, d, encrypt);
 }
 
 int wsjwt__tls13_init(struct wsjwt__tls13 *r, uint16_t suite, const uint8_t *read_secret,
@@ -121,7 +121,15 @@ static void dir_free(struct wsjwt__tls13_dir *d)
     EVP_CIPHER_CTX_free(d->ctx); /* wipes the key schedule */
     d->ctx = NULL;
     OPENSSL_cleanse(d->secret, sizeof(d->secret));
+    OPENSSL_cleanse(d->key, sizeof(d->key));
     OPENSSL_cleanse(d->iv, sizeof(d->iv));
+}
+
+void wsjwt__tls13_rest(struct wsjwt__tls13 *r)
+{
+    EVP_CIPHER_CTX_free(r->rd.ctx);
+    EVP_CIPHER_CTX_free(r->wr.ctx);
+    r->rd.ctx = r->wr.ctx = NULL;
 }
 
 void wsjwt__tls13_free(struct wsjwt__tls13 *r)
@@ -163,7 +171,7 @@ int wsjwt__tls13_seal(struct wsjwt__tls13 *r, uint8_t type, const uint8_t *p, si
     struct wsjwt__tls13_dir *d = &r->wr;
     /* RFC 8446 5.3: the sequence number must not wrap (the engine re-keys
      * long before this). */
-    if (len > WSJWT__TLS13_MAX_PLAIN || d->seq == UINT64_MAX)
+    if (len > WSJWT__TLS13_MAX_PLAIN || d->seq == UINT64_MAX || (!d->ctx && dir_ctx(r->suite, d, 1) != 0))
         return WSJWT_ETLS;
     uint8_t nonce[12];
     nonce_for(d, nonce);
@@ -211,6 +219,10 @@ int wsjwt__tls13_open(struct wsjwt__tls13 *r, const uint8_t *rec, size_t size, u
     size_t clen = size - WSJWT__TLS13_HEADER - WSJWT__TLS13_TAG;
     if (d->seq == UINT64_MAX) {
         *alert = ALERT_BAD_RECORD_MAC;
+        return WSJWT_ETLS;
+    }
+    if (!d->ctx && dir_ctx(r->suite, d, 0) != 0) {
+        *alert = ALERT_INTERNAL_ERROR;
         return WSJWT_ETLS;
     }
     uint8_t nonce[12];

@@ -34,12 +34,14 @@ enum {
     WSJWT__TLS13_APPDATA = 23,
 };
 
-/* One direction: the current traffic secret, the cipher context keyed from
- * it, the static IV and the record sequence number. */
+/* One direction: the current traffic secret, the key and static IV derived
+ * from it, the cipher context keyed with them (NULL while resting: see
+ * wsjwt__tls13_rest) and the record sequence number. */
 struct wsjwt__tls13_dir {
     EVP_CIPHER_CTX *ctx;
     uint64_t seq;
     uint8_t iv[12];
+    uint8_t key[32];
     uint8_t secret[WSJWT__TLS13_MAX_SECRET];
 };
 
@@ -74,6 +76,12 @@ int wsjwt__tls13_init(struct wsjwt__tls13 *r, uint16_t suite, const uint8_t *rea
 
 /* Releases the cipher contexts and wipes the secrets (safe on a zeroed r). */
 void wsjwt__tls13_free(struct wsjwt__tls13 *r);
+
+/* Releases the two cipher contexts (about 1.1 KB each) of a connection that
+ * is not sending or receiving, keeping keys, IVs and sequence numbers: the
+ * next seal or open of each direction makes its context again (one key
+ * schedule, about a microsecond). */
+void wsjwt__tls13_rest(struct wsjwt__tls13 *r);
 
 /* The next key of one direction (RFC 8446 7.2, KeyUpdate):
  * secret <- HKDF-Expand-Label(secret, "traffic upd", "", Hash.length),

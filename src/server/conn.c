@@ -1470,6 +1470,7 @@ struct sweep {
     uint32_t now;
     int64_t wall;
     int force;
+    int tls_rest; /* this sweep offers TLS connections their rest (once per TLS_QUIET_MS) */
 };
 
 static void sweep_one(struct wsjwt_conn *c, void *arg)
@@ -1486,6 +1487,8 @@ static void sweep_one(struct wsjwt_conn *c, void *arg)
         conn_tls(c)->busy = 0;
         wsjwt__tls_keep_buffers(conn_tls(c), 0); /* quiet again: see TLS_BUSY_MS */
     }
+    if ((c->flags & CF_TLS) && sw->tls_rest)
+        (void)wsjwt__tls_rest(conn_tls(c)); /* no record for a period: no cipher contexts */
     switch (c->state) {
     case CONN_HANDSHAKE:
     case CONN_DEFERRED:
@@ -1537,6 +1540,9 @@ void wsjwt__conn_sweep(struct wsjwt__loop *l)
     sw.now = loop_ms(l);
     sw.wall = wsjwt__server_now(l->srv);
     sw.force = l->stopping && uv_now(&l->uv) >= l->stop_deadline;
+    sw.tls_rest = l->tbuf && elapsed(sw.now, l->tls_rest_at, TLS_QUIET_MS);
+    if (sw.tls_rest)
+        l->tls_rest_at = sw.now;
     for_each_conn(l, sweep_one, &sw);
 }
 

@@ -188,6 +188,7 @@ struct wsjwt__loop {
     /* TLS: ciphertext is read here, decrypted into rbuf. Handshakes over the
      * turn's budget wait in hs_wait; hs_idle runs them on the next turn. */
     uint8_t *tbuf;
+    uint32_t tls_rest_at; /* loop ms of the last wsjwt__tls_rest pass (conn.c sweep) */
     struct wsjwt_conn *hs_wait;
     unsigned hs_budget;
     uv_idle_t hs_idle;

@@ -472,7 +472,7 @@ test('serve refuses to start with a certificate it cannot load, naming the file'
 // Our record layer moves to the next key every N records when
 // WSJWT_TLS_REKEY_RECORDS=N (the default is 2^24, RFC 8446 5.5): a real
 // peer must follow every KeyUpdate we send, on both of our sides.
-test('TLS 1.3 key updates from us every 5 records: Node ws and wsjwt connect follow them', async () => {
+test('TLS 1.3 key updates from us every 5 records: Node ws and wsjwt connect follow them', { timeout: 30000 }, async () => {
   const srv = await startServer(tlsArgs('good'), { WSJWT_TLS_REKEY_RECORDS: '5' });
   try {
     const ws = await connect(`wss://localhost:${srv.port}/`, { headers: { token: token() }, ca: ca() });
@@ -502,7 +502,7 @@ test('TLS 1.3 key updates from us every 5 records: Node ws and wsjwt connect fol
 // that requests ours (RFC 8446 4.6.3). Our server must move to the client's
 // new key, answer `K` with its own KeyUpdate before its next record, and
 // keep echoing.
-test('TLS 1.3 key updates from the peer (openssl s_client k and K): the server follows and answers', async () => {
+test('TLS 1.3 key updates from the peer (openssl s_client k and K): the server follows and answers', { timeout: 30000 }, async () => {
   const srv = await startServer(tlsArgs('good'));
   const sc = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${srv.port}`, '-servername', 'localhost',
     '-CAfile', f('ca.pem'), '-tls1_3', '-msg'], { stdio: ['pipe', 'pipe', 'pipe'] }); // not -quiet: it turns the letters off
@@ -541,4 +541,25 @@ test('TLS 1.3 key updates from the peer (openssl s_client k and K): the server f
   const trace = out.toString('latin1');
   assert.equal((trace.match(/>>> TLS 1.3, Handshake \[length 0005\], KeyUpdate/g) || []).length, 3);
   assert.equal((trace.match(/<<< TLS 1.3, Handshake \[length 0005\], KeyUpdate/g) || []).length, 2);
+});
+
+// A connection with no record for a sweep period gives back its cipher
+// contexts (wsjwt__tls_rest) and makes them again at its next record: after
+// 2.5 s of quiet, both directions carry on, and so does a KeyUpdate.
+test('an idle wss:// connection echoes again after its cipher contexts were released', { timeout: 30000 }, async () => {
+  const srv = await startServer(tlsArgs('good'), { WSJWT_TLS_REKEY_RECORDS: '4' });
+  try {
+    const ws = await connect(`wss://localhost:${srv.port}/`, { headers: { token: token() }, ca: ca() });
+    ws.send('before');
+    assert.equal((await nextMessage(ws)).data.toString(), 'before');
+    await new Promise((r) => setTimeout(r, 2500));
+    for (let i = 0; i < 6; i++) {
+      ws.send(`after ${i}`);
+      assert.equal((await nextMessage(ws)).data.toString(), `after ${i}`);
+    }
+    ws.close(1000);
+    assert.equal((await closed(ws)).code, 1000);
+  } finally {
+    await srv.stop();
+  }
 });

@@ -364,6 +364,41 @@ static void test_engine_key_update(void **state)
     pair_free(p);
 }
 
+/* A connection that goes quiet gives back its cipher contexts at the
+ * second wsjwt__tls_rest without a record, and carries on where it was
+ * when traffic resumes (sequence numbers and keys kept, including across a
+ * KeyUpdate made while resting); a busy one keeps them. */
+static void test_engine_rest(void **state)
+{
+    (void)state;
+    struct pair *p = pair_new(2);
+    uint8_t wire[4096], got[256];
+    size_t n, w;
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(wsjwt__tls_write(&p->c, "ping", 4), 0);
+        w = take_out(&p->c, wire, sizeof(wire));
+        assert_int_equal(read_all(&p->s, wire, w, got, sizeof(got), &n, sizeof(got)), WSJWT_EAGAIN);
+        assert_int_equal(n, 4);
+        /* both contexts at first; after a rest, only the direction used again */
+        assert_int_equal(wsjwt__tls_cipher_contexts(&p->s), round == 0 ? 2 : 1);
+        wsjwt__tls_rest(&p->s); /* records since the last call: kept */
+        assert_int_equal(wsjwt__tls_cipher_contexts(&p->s), round == 0 ? 2 : 1);
+        wsjwt__tls_rest(&p->s); /* none since: released */
+        assert_int_equal(wsjwt__tls_cipher_contexts(&p->s), 0);
+        /* a few records each way, with our KeyUpdate every 2 records */
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(wsjwt__tls_write(&p->s, "pong", 4), 0);
+        w = take_out(&p->s, wire, sizeof(wire));
+        assert_int_equal(read_all(&p->c, wire, w, got, sizeof(got), &n, sizeof(got)), WSJWT_EAGAIN);
+        assert_int_equal(n, 12);
+        assert_memory_equal(got, "pongpongpong", 12);
+        wsjwt__tls_rest(&p->s);
+        wsjwt__tls_rest(&p->s);
+        assert_int_equal(wsjwt__tls_cipher_contexts(&p->s), 0);
+    }
+    pair_free(p);
+}
+
 /* One crafted record from the client to a fresh server engine: the code
  * and failure reason of the read, and the alert the server sent back (-1:
  * none). */
@@ -567,7 +602,7 @@ int main(void)
         cmocka_unit_test(test_rfc8448_keys),      cmocka_unit_test(test_rfc8448_records),
         cmocka_unit_test(test_suites_and_update), cmocka_unit_test(test_engine_data),
         cmocka_unit_test(test_engine_key_update), cmocka_unit_test(test_engine_refusals),
-        cmocka_unit_test(test_engine_accepts),
+        cmocka_unit_test(test_engine_accepts),    cmocka_unit_test(test_engine_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
