@@ -12,6 +12,11 @@
  *            (101, or --expect-status), abort, repeat: upgrades/s.
  *   idle     open N authenticated connections, hold them for the duration,
  *            then send one message on each and check its echo.
+ *   broadcast against a server that sends each message to every other
+ *            connection: connection 0 keeps D messages in flight, every
+ *            other connection must receive each of them, in order and byte
+ *            for byte; a message is done when every receiver has it:
+ *            deliveries/s (one thread: the count per message is shared).
  * Phases: connect (echo, idle), warm-up (not counted), measured window.
  *
  * Threads: --threads T runs T libuv loops, each with its share of the
@@ -68,7 +73,7 @@
 #define MAX_SLOTS  (16u * 1024u * 1024u)
 #define SEQ_DIGITS 8u
 
-enum mode { M_ECHO, M_UPGRADE, M_IDLE };
+enum mode { M_ECHO, M_UPGRADE, M_IDLE, M_BROADCAST };
 enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_CHECK, P_STOP };
 enum err {
     E_CONNECT,   /* resolve / TCP connect / timeout */
@@ -80,10 +85,13 @@ enum err {
     E_SEND,      /* send refused (backpressure) */
     E_NOREPLY,   /* idle check: no echo */
     E_BEHIND,    /* open loop: a message due while every window was full */
+    E_ORDER,     /* broadcast: a delivery out of sequence (a later one first, or one again) */
+    E_MISSING,   /* broadcast: a delivery still missing when the run ended (after --timeout) */
     E_COUNT
 };
-static const char *const err_names[E_COUNT] = {"connect",  "refused", "handshake", "protocol", "closed",
-                                               "mismatch", "send",    "no_reply",  "behind"};
+static const char *const err_names[E_COUNT] = {"connect", "refused",  "handshake", "protocol",
+                                               "closed",  "mismatch", "send",      "no_reply",
+                                               "behind",  "order",    "missing"};
 
 /* Log-linear histogram of nanoseconds: values below 64 exact, then 32
  * buckets per power of two (at most 3% wide). */
@@ -162,10 +170,12 @@ struct bconn {
     uint32_t sent, recv; /* sequence numbers */
     uint64_t *ts;        /* send times, ring of `inflight` */
     uint8_t open, done, checked;
+    uint8_t member; /* broadcast: a receiver every message must reach */
 };
 
 struct stats {
     uint64_t messages, bytes, upgrades, opened;
+    uint64_t broadcasts; /* broadcast: messages every receiver got (messages counts deliveries) */
     uint64_t errors[E_COUNT];
     struct hist hist;
 };
@@ -196,6 +206,14 @@ struct worker {
     uint64_t checked;
     uint64_t done, errors;
     int seen_phase; /* the phase this loop last acted on */
+    /* Broadcast: the sender is conns[0] (its `recv` counts messages every
+     * receiver has); bcount[seq % inflight] receivers have message seq;
+     * nrecv receivers take part. At the stop, messages still outstanding
+     * get up to --timeout to arrive (drain) before the missing are counted. */
+    uint32_t *bcount;
+    uint32_t nrecv;
+    int draining;
+    uv_timer_t drain;
 };
 
 struct bench {
@@ -299,11 +317,16 @@ static int phase_of(const struct bench *b)
     return atomic_load_explicit(&b->phase, memory_order_relaxed);
 }
 
+static void count_errors(struct worker *w, enum err e, uint64_t n)
+{
+    w->st.errors[e] += n;
+    w->errors += n;
+    atomic_store_explicit(&w->pub_errors, w->errors, memory_order_relaxed);
+}
+
 static void count_error(struct worker *w, enum err e)
 {
-    w->st.errors[e]++;
-    w->errors++;
-    atomic_store_explicit(&w->pub_errors, w->errors, memory_order_relaxed);
+    count_errors(w, e, 1);
 }
 
 /* ---- payloads -------------------------------------------------------------------- */
@@ -476,9 +499,12 @@ static void send_one(struct bconn *bc)
 
 /* One connection ended or failed to open: start the next in its place when
  * the mode wants one. */
+static void bcast_leave(struct worker *w, struct bconn *bc);
+
 static void conn_gone(struct bconn *bc)
 {
     struct worker *w = bc->w;
+    bcast_leave(w, bc);
     if (bc->c) {
         wsjwt_client_free(bc->c);
         bc->c = NULL;
@@ -557,11 +583,106 @@ static void on_open(struct wsjwt_client *c, const char *protocol, void *user)
             send_one(bc);
 }
 
+/* ---- broadcast --------------------------------------------------------------------- */
+
+static void on_drain(uv_timer_t *t);
+
+/* The oldest outstanding messages that every receiver has are done (each
+ * receiver gets them in order, so the counts never grow with the sequence
+ * number): a message's latency is its slowest delivery, and the sender's
+ * window moves on. */
+static void bcast_complete(struct worker *w)
+{
+    struct bench *b = w->b;
+    struct bconn *snd = &w->conns[0];
+    int ph = phase_of(b);
+    while (w->nrecv && snd->recv != snd->sent && w->bcount[snd->recv % b->o.inflight] >= w->nrecv) {
+        uint32_t slot = snd->recv % b->o.inflight;
+        uint64_t t = worker_now(w);
+        w->bcount[slot] = 0;
+        if (ph == P_MEASURE) {
+            w->st.broadcasts++;
+            hist_add(&w->st.hist, t - snd->ts[slot]);
+        }
+        snd->recv++;
+        if ((ph == P_WARMUP || ph == P_MEASURE) && snd->open && snd->c)
+            send_at(snd, t);
+    }
+    if (w->draining == 1 && (snd->recv == snd->sent || !w->nrecv)) {
+        w->draining = 2; /* all in: stop at the next loop turn, outside the clients' callbacks */
+        uv_timer_start(&w->drain, on_drain, 0, 0);
+    }
+}
+
+/* A receiver left (closed, failed): what it had counts, what it had not is
+ * no longer waited for. */
+static void bcast_leave(struct worker *w, struct bconn *bc)
+{
+    if (!bc->member)
+        return;
+    struct bconn *snd = &w->conns[0];
+    bc->member = 0;
+    for (uint32_t s = snd->recv; s != bc->recv; s++)
+        w->bcount[s % w->b->o.inflight]--;
+    w->nrecv--;
+    bcast_complete(w);
+}
+
+/* A message at a receiver: it must be the next one the sender sent, byte
+ * for byte. Otherwise, when it is a later one (those before it skipped),
+ * each skipped one is an order error and counts as had, so that the run
+ * goes on; an earlier one again is an order error; anything else a
+ * mismatch. A message to the sender itself is a mismatch: a broadcast goes
+ * to every *other* connection. */
+static void on_delivery(struct bconn *bc, int binary, const uint8_t *data, size_t len)
+{
+    struct worker *w = bc->w;
+    struct bench *b = w->b;
+    struct bconn *snd = &w->conns[0];
+    uint32_t d = b->o.inflight, seq = bc->recv, first = seq;
+    if (!bc->member || binary != b->o.binary) {
+        count_error(w, E_MISMATCH);
+        return;
+    }
+    if (seq == snd->sent || !check_reply(b, seq, data, len)) {
+        uint32_t ahead = snd->sent - seq, s = seq + 1; /* sent from seq on: at most d */
+        while (s - seq < ahead && !check_reply(b, s, data, len))
+            s++;
+        if (s - seq >= ahead) {
+            enum err e = E_MISMATCH;
+            for (uint32_t k = 1; k <= d && k <= seq; k++)
+                if (check_reply(b, seq - k, data, len)) {
+                    e = E_ORDER;
+                    break;
+                }
+            count_error(w, e);
+            return;
+        }
+        count_errors(w, E_ORDER, s - seq);
+        for (; seq != s; seq++)
+            w->bcount[seq % d]++;
+        bc->recv = s;
+    }
+    bc->recv++;
+    w->bcount[seq % d]++;
+    if (phase_of(b) == P_MEASURE) {
+        w->st.messages++;
+        w->st.bytes += len;
+    }
+    atomic_store_explicit(&w->pub_done, ++w->done, memory_order_relaxed);
+    if (first == snd->recv) /* the oldest outstanding may be done now */
+        bcast_complete(w);
+}
+
 /* A reply: `mask` NULL for one as it was sent, else still masked with it. */
 static void on_reply(struct bconn *bc, int binary, const uint8_t *data, size_t len, const uint8_t *mask)
 {
     struct worker *w = bc->w;
     struct bench *b = w->b;
+    if (b->o.mode == M_BROADCAST) {
+        on_delivery(bc, binary, data, len);
+        return;
+    }
     if (b->o.mode == M_IDLE) {
         if (!bc->checked && bc->sent && binary == b->o.binary &&
             (mask ? check_masked(b, 0, data, len, mask) : check_reply(b, 0, data, len))) {
@@ -733,6 +854,41 @@ static void on_rate(uv_poll_t *h, int status, int events)
     }
 }
 
+/* The end of the run: every connection closed (or freed). */
+static void stop_conns(struct worker *w)
+{
+    struct bench *b = w->b;
+    for (uint32_t i = 0; i < w->n; i++) {
+        struct bconn *bc = &w->conns[i];
+        if (!bc->c)
+            continue;
+        if (b->o.mode == M_IDLE && bc->open && !bc->checked)
+            count_error(w, E_NOREPLY);
+        /* A byte echo only echoes our close: abort instead of waiting. */
+        if (bc->open && !b->o.raw_echo && wsjwt_client_close(bc->c, 1000, NULL) == 0)
+            continue;
+        wsjwt_client_free(bc->c); /* still connecting, or closing already */
+        bc->c = NULL;
+        w->alive--;
+    }
+    if (w->alive == 0)
+        stop_loop(w);
+}
+
+/* Broadcast, after the stop: all delivered, or --timeout passed; what a
+ * receiver still lacks then is missing. */
+static void on_drain(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    struct bconn *snd = &w->conns[0];
+    for (uint32_t i = 1; i < w->n; i++)
+        if (w->conns[i].member)
+            count_errors(w, E_MISSING, snd->sent - w->conns[i].recv);
+    w->draining = 0;
+    uv_close((uv_handle_t *)&w->drain, NULL);
+    stop_conns(w);
+}
+
 static void on_wake(uv_async_t *a)
 {
     struct worker *w = a->data;
@@ -769,6 +925,16 @@ static void on_wake(uv_async_t *a)
                 if (w->conns[i].open)
                     for (uint32_t k = 0; k < b->o.inflight; k++)
                         send_one(&w->conns[i]);
+        } else if (b->o.mode == M_BROADCAST) {
+            /* The receivers open now are those every message must reach. */
+            for (uint32_t i = 1; i < w->n; i++)
+                if (w->conns[i].open) {
+                    w->conns[i].member = 1;
+                    w->nrecv++;
+                }
+            if (w->conns[0].open && w->nrecv)
+                for (uint32_t k = 0; k < b->o.inflight; k++)
+                    send_one(&w->conns[0]);
         }
     }
     if (ph == P_CHECK && b->o.mode == M_IDLE) {
@@ -779,21 +945,17 @@ static void on_wake(uv_async_t *a)
     if (ph == P_STOP) {
         if (w->rate_fd >= 0)
             uv_poll_stop(&w->rate_poll);
-        for (uint32_t i = 0; i < w->n; i++) {
-            struct bconn *bc = &w->conns[i];
-            if (!bc->c)
-                continue;
-            if (b->o.mode == M_IDLE && bc->open && !bc->checked)
-                count_error(w, E_NOREPLY);
-            /* A byte echo only echoes our close: abort instead of waiting. */
-            if (bc->open && !b->o.raw_echo && wsjwt_client_close(bc->c, 1000, NULL) == 0)
-                continue;
-            wsjwt_client_free(bc->c); /* still connecting, or closing already */
-            bc->c = NULL;
-            w->alive--;
+        struct bconn *snd = &w->conns[0];
+        if (b->o.mode == M_BROADCAST && snd->recv != snd->sent && w->nrecv) {
+            /* Messages sent are owed to every receiver: give them up to
+             * --timeout (bcast_complete ends the wait when all are in). */
+            w->draining = 1;
+            uv_timer_init(&w->loop, &w->drain);
+            w->drain.data = w;
+            uv_timer_start(&w->drain, on_drain, (uint64_t)(b->o.timeout * 1000.0), 0);
+            return;
         }
-        if (w->alive == 0)
-            stop_loop(w);
+        stop_conns(w);
     }
 }
 
@@ -869,9 +1031,12 @@ static void help(FILE *out)
 {
     fputs("usage: wsjwt bench URL [OPTIONS]\n\n"
           "Load-tests a WebSocket server (ours or any other).\n\n"
-          "  --mode M            echo (default), upgrade or idle\n"
-          "  --connections N     echo/idle: connections; upgrade: concurrent workers (100)\n"
-          "  --in-flight D       echo: messages in flight per connection (1)\n"
+          "  --mode M            echo (default), upgrade, idle or broadcast\n"
+          "  --connections N     echo/idle: connections; upgrade: concurrent workers (100);\n"
+          "                      broadcast: 1 sender and N-1 receivers\n"
+          "  --in-flight D       echo: messages in flight per connection (1); broadcast:\n"
+          "                      messages the sender keeps in flight (each done when every\n"
+          "                      receiver has it, in order and byte for byte)\n"
           "  --size BYTES        payload per message (32)\n"
           "  --binary            binary messages (default text)\n"
           "  --deflate           offer permessage-deflate and compress every message sent\n"
@@ -992,8 +1157,10 @@ static int parse(int argc, char **argv, struct bench *b)
                 o->mode = M_UPGRADE;
             else if (strcmp(v, "idle") == 0)
                 o->mode = M_IDLE;
+            else if (strcmp(v, "broadcast") == 0)
+                o->mode = M_BROADCAST;
             else {
-                fprintf(stderr, CMD ": --mode: echo, upgrade or idle\n");
+                fprintf(stderr, CMD ": --mode: echo, upgrade, idle or broadcast\n");
                 return EXIT_USAGE;
             }
             continue;
@@ -1059,8 +1226,14 @@ static int parse(int argc, char **argv, struct bench *b)
     }
     if (o->threads > o->conns)
         o->threads = o->conns;
-    if (o->count && o->mode == M_IDLE) {
+    if (o->count && (o->mode == M_IDLE || o->mode == M_BROADCAST)) {
         fprintf(stderr, CMD ": --count applies to echo and upgrade\n");
+        return EXIT_USAGE;
+    }
+    if (o->mode == M_BROADCAST && (o->conns < 2 || o->threads > 1 || o->rate > 0 || o->raw_echo)) {
+        /* One thread: every delivery counts towards the same message. */
+        fprintf(stderr, CMD ": --mode broadcast needs 2 connections or more, one thread, no --rate and no "
+                            "--raw-echo\n");
         return EXIT_USAGE;
     }
     if (o->count && !o->duration_given)
@@ -1089,6 +1262,7 @@ static void merge(struct stats *into, const struct stats *s)
     into->messages += s->messages;
     into->bytes += s->bytes;
     into->upgrades += s->upgrades;
+    into->broadcasts += s->broadcasts;
     into->opened += s->opened;
     for (unsigned e = 0; e < E_COUNT; e++)
         into->errors[e] += s->errors[e];
@@ -1126,7 +1300,10 @@ static void report(struct bench *b, const struct stats *s, const struct sample *
     double ups = (double)s->upgrades / secs;
     double p[5] = {hist_pct_us(&s->hist, 50), hist_pct_us(&s->hist, 90), hist_pct_us(&s->hist, 99),
                    hist_pct_us(&s->hist, 99.9), (double)s->hist.max / 1000.0};
-    const char *mode = o->mode == M_ECHO ? "echo" : o->mode == M_UPGRADE ? "upgrade" : "idle";
+    static const char *const modes[] = {"echo", "upgrade", "idle", "broadcast"};
+    const char *mode = modes[o->mode];
+    int bcast = o->mode == M_BROADCAST;
+    double bps = (double)s->broadcasts / secs;
     FILE *h = o->json ? stderr : stdout;
     fprintf(h, "%s %s: %u connections, %u thread%s, %.1f s measured\n", mode, o->url, o->conns, o->threads,
             o->threads == 1 ? "" : "s", secs);
@@ -1136,6 +1313,13 @@ static void report(struct bench *b, const struct stats *s, const struct sample *
         fprintf(h, "  messages  %llu  (%.0f msg/s, %.2f MB/s)\n", (unsigned long long)s->messages, mps, mbs);
         fprintf(h, "  latency   p50 %.1f us  p90 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us\n", p[0],
                 p[1], p[2], p[3], p[4]);
+    } else if (bcast) {
+        fprintf(h, "  1 sender x %u in flight x %zu B %s, %u receivers\n", o->inflight, o->size,
+                o->binary ? "binary" : "text", o->conns - 1);
+        fprintf(h, "  delivered %llu  (%.0f deliveries/s, %.2f MB/s); %llu messages to all (%.1f/s)\n",
+                (unsigned long long)s->messages, mps, mbs, (unsigned long long)s->broadcasts, bps);
+        fprintf(h, "  latency   (send to last delivery) p50 %.1f us  p90 %.1f us  p99 %.1f us  max %.1f us\n",
+                p[0], p[1], p[2], p[4]);
     } else if (o->mode == M_UPGRADE) {
         fprintf(h, "  upgrades  %llu  (%.0f/s, expecting %u)\n", (unsigned long long)s->upgrades, ups,
                 o->expect);
@@ -1143,17 +1327,18 @@ static void report(struct bench *b, const struct stats *s, const struct sample *
         fprintf(h, "  held      %llu of %u connections (opened in %.2f s)\n", (unsigned long long)s->opened,
                 o->conns, connect_s);
     }
-    uint64_t ops = o->mode == M_ECHO ? s->messages : o->mode == M_UPGRADE ? s->upgrades : 0;
+    uint64_t ops = o->mode == M_ECHO || bcast ? s->messages : o->mode == M_UPGRADE ? s->upgrades : 0;
+    const char *op = o->mode == M_ECHO ? "message" : bcast ? "delivery" : "upgrade";
     double us_op = ops ? cpu / (double)ops * 1e6 : 0, server_us_op = 0, per_conn = 0;
     fprintf(h, "  cpu       %.0f%% of a core (this process)", cpu / secs * 100.0);
     if (ops)
-        fprintf(h, ", %.2f us per %s", us_op, o->mode == M_ECHO ? "message" : "upgrade");
+        fprintf(h, ", %.2f us per %s", us_op, op);
     fputc('\n', h);
     if (sm->server_cpu >= 0) {
         server_us_op = ops ? sm->server_cpu / (double)ops * 1e6 : 0;
         fprintf(h, "  server    %.0f%% of a core (pid %ld)", sm->server_cpu / secs * 100.0, o->server_pid);
         if (ops)
-            fprintf(h, ", %.2f us per %s", server_us_op, o->mode == M_ECHO ? "message" : "upgrade");
+            fprintf(h, ", %.2f us per %s", server_us_op, op);
         fputc('\n', h);
     }
     if (o->mode == M_IDLE && sm->rss0 >= 0 && sm->rss1 >= 0 && s->opened) {
@@ -1184,6 +1369,11 @@ static void report(struct bench *b, const struct stats *s, const struct sample *
     for (unsigned e = 0; e < E_COUNT; e++)
         printf("%s\"%s\":%llu", e ? "," : "", err_names[e], (unsigned long long)s->errors[e]);
     printf("},\"cpu_us_per_op\":%.3f", us_op);
+    /* Broadcast: messages_per_s counts deliveries as well (as bench/loadgen's). */
+    printf(",\"receivers\":%u,\"deliveries\":%llu,\"deliveries_per_s\":%.1f,\"broadcasts\":%llu,"
+           "\"broadcasts_per_s\":%.1f",
+           bcast ? o->conns - 1 : 0, (unsigned long long)(bcast ? s->messages : 0), bcast ? mps : 0,
+           (unsigned long long)s->broadcasts, bps);
     /* The same figures under the flat names bench/loadgen uses, so that the
      * bench/ scripts read either generator's output. */
     printf(",\"latency_p50_us\":%.1f,\"latency_p99_us\":%.1f,\"generator_cpu_util\":%.3f,"
@@ -1269,6 +1459,10 @@ int cmd_bench(int argc, char **argv)
             if (!w->pat[k])
                 return EXIT_REFUSED;
             memcpy(w->pat[k], b->pat[k], o->size);
+        }
+        if (o->mode == M_BROADCAST && !(w->bcount = calloc(o->inflight, sizeof(*w->bcount)))) {
+            fprintf(stderr, CMD ": out of memory\n");
+            return EXIT_REFUSED;
         }
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
@@ -1370,6 +1564,7 @@ int cmd_bench(int argc, char **argv)
             merge(total, &b->w[t].st);
         for (unsigned k = 0; k < b->npat; k++)
             free(b->w[t].pat[k]);
+        free(b->w[t].bcount);
     }
     if (total) {
         report(b, total, &sm);
