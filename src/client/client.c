@@ -1827,17 +1827,22 @@ int wsjwt_client_restart(struct wsjwt_client *c)
     return rc;
 }
 
-int wsjwt_client_run(uv_loop_t *loop, void (*on_turn)(void *arg), void *arg)
+int wsjwt_client_run_every(uv_loop_t *loop, uint64_t max_wait_us, void (*on_turn)(void *arg), void *arg)
 {
-    if (!loop)
+    if (!loop || max_wait_us > INT64_MAX / 1000)
         return WSJWT_EINVAL;
     struct wsjwt__cpoll *p = wsjwt__cpoll_get(loop, sock_event);
     if (!p)
         return WSJWT_ENOMEM;
-    int rc = wsjwt__cpoll_run(p, on_turn, arg);
+    int rc = wsjwt__cpoll_run(p, max_wait_us * 1000, on_turn, arg);
     if (wsjwt__cpoll_put(p))
         uv_run(loop, UV_RUN_NOWAIT); /* the set's poll handle closes */
     return rc ? WSJWT_EIO : 0;
+}
+
+int wsjwt_client_run(uv_loop_t *loop, void (*on_turn)(void *arg), void *arg)
+{
+    return wsjwt_client_run_every(loop, 0, on_turn, arg);
 }
 
 int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size_t len)

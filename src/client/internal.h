@@ -46,8 +46,8 @@ struct wsjwt__cpoll *wsjwt__cpoll_get(uv_loop_t *loop, void (*cb)(void *owner, u
 int wsjwt__cpoll_put(struct wsjwt__cpoll *p);
 int wsjwt__cpoll_add(struct wsjwt__cpoll *p, int fd, void *owner);
 void wsjwt__cpoll_forget(struct wsjwt__cpoll *p, void *owner);
-/* Runs the loop from the set (wsjwt_client_run): 0, or a negative errno
- * when epoll failed. */
-int wsjwt__cpoll_run(struct wsjwt__cpoll *p, void (*on_turn)(void *arg), void *arg);
+/* Runs the loop from the set (wsjwt_client_run, wsjwt_client_run_every:
+ * max_wait_ns 0 is no bound): 0, or a negative errno when epoll failed. */
+int wsjwt__cpoll_run(struct wsjwt__cpoll *p, uint64_t max_wait_ns, void (*on_turn)(void *arg), void *arg);
 
 #endif

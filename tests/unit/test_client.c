@@ -224,7 +224,9 @@ static void count_turn(void *arg)
 
 static void loop_run(uv_loop_t *loop)
 {
-    if (use_client_run)
+    if (use_client_run == 2) /* a turn at least every 200 us */
+        assert_int_equal(wsjwt_client_run_every(loop, 200, count_turn, NULL), 0);
+    else if (use_client_run)
         assert_int_equal(wsjwt_client_run(loop, count_turn, NULL), 0);
     else
         uv_run(loop, UV_RUN_DEFAULT);
@@ -912,6 +914,66 @@ static void test_client_run(void **state)
     assert_int_equal(wsjwt_client_run(NULL, NULL, NULL), WSJWT_EINVAL);
 }
 
+static unsigned fired;
+static uint64_t fired_at;
+
+static void on_fire(uv_timer_t *t)
+{
+    (void)t;
+    fired++;
+    fired_at = uv_hrtime();
+}
+
+/* Runs a loop whose only handle is a libuv timer of 30 ms, with
+ * wsjwt_client_run_every(max_wait_us) (or wsjwt_client_run when 0): the
+ * timer fires once and not early; returns the loop turns. */
+static unsigned long turns_for_timer(uint64_t max_wait_us)
+{
+    uv_loop_t loop;
+    uv_timer_t t;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(uv_timer_init(&loop, &t), 0);
+    assert_int_equal(uv_timer_start(&t, on_fire, 30, 0), 0);
+    fired = 0;
+    turns = 0;
+    uint64_t t0 = uv_hrtime();
+    if (max_wait_us)
+        assert_int_equal(wsjwt_client_run_every(&loop, max_wait_us, count_turn, NULL), 0);
+    else
+        assert_int_equal(wsjwt_client_run(&loop, count_turn, NULL), 0);
+    assert_int_equal(fired, 1);
+    assert_true(fired_at - t0 >= 29000000u); /* libuv's clock counts whole milliseconds */
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    return turns;
+}
+
+/* wsjwt_client_run_every: the same exchanges as uv_run with its waits
+ * bounded; a loop turn (and on_turn) at least every max_wait_us even when
+ * nothing happens, while libuv's timers still fire when due, not at every
+ * short wait. */
+static void test_client_run_every(void **state)
+{
+    use_client_run = 2;
+    test_echo_and_server_close(state);
+    test_byte_by_byte_and_fragments(state);
+    test_refused_401(state);
+    test_restart(state);
+    use_client_run = 0;
+    /* 30 ms with a turn at least every 500 us: dozens of turns (at least
+     * 10 on a loaded machine); without a bound, one wait for the timer. */
+    unsigned long bounded = turns_for_timer(500), unbounded = turns_for_timer(0);
+    assert_true(bounded >= 10);
+    assert_true(unbounded <= 3);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(wsjwt_client_run_every(&loop, 100, NULL, NULL), 0); /* nothing to run */
+    assert_int_equal(wsjwt_client_run_every(&loop, UINT64_MAX, NULL, NULL), WSJWT_EINVAL);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(wsjwt_client_run_every(NULL, 100, NULL, NULL), WSJWT_EINVAL);
+}
+
 /* The canonical 101 (wsjwt__http_response_canonical): whole, with frames
  * after it, every strict prefix (wait), every byte changed (not canonical:
  * the parser decides). Through a client: the canonical head fed byte by
@@ -1003,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_whole_frames_and_raw_echo),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_client_run),
+        cmocka_unit_test(test_client_run_every),
         cmocka_unit_test(test_canonical_101),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

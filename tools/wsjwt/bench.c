@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,11 +55,13 @@
 /* Patterns: reply k is checked against pattern k % npat plus its sequence
  * number in the first bytes. */
 #define NPAT 16u
-/* Open loop: messages leave at ticks of --tick-us (a timerfd: libuv's own
- * timers tick at best every millisecond, and 200 messages a tick at
- * 200 000/s arrive at a server as bursts it batches, not as the paced load
- * bench/loadgen offers with its 50 us tick); lateness up to two ticks is the
- * generator's granularity, not the server's doing. */
+/* Open loop: what is due leaves at every loop turn, and the loop turns at
+ * least every --tick-us (wsjwt_client_run_every, as bench/loadgen paces with
+ * its epoll_pwait2 timeout: libuv's own timers tick at best every
+ * millisecond, and 200 messages a tick at 200 000/s arrive at a server as
+ * bursts it batches; a timerfd per tick cost a libuv turn and a read of its
+ * own); lateness up to two ticks is the generator's granularity, not the
+ * server's doing. */
 #define RATE_SLACK_TICKS 2.0
 /* Bytes of patterns per copy (the reference set, and each thread's send
  * set): as many patterns as fit, at least one, at most NPAT (the sequence
@@ -185,8 +186,7 @@ struct worker {
     pthread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
-    uv_poll_t rate_poll; /* open loop: the tick timerfd (rate_fd, -1 if none) */
-    int rate_fd;
+    int pacing; /* open loop: end_turn sends what is due */
     /* One clock reading per batch of socket events, as bench/loadgen takes
      * one per epoll_wait: replies handled in the same loop turn share it
      * (a clock_gettime per reply was 37 instructions of about 800 per
@@ -457,20 +457,20 @@ static uint64_t worker_now(struct worker *w)
     return w->now;
 }
 
+static void pace(struct worker *w);
+
 static void end_turn(void *arg)
 {
-    ((struct worker *)arg)->now = 0;
+    struct worker *w = arg;
+    if (w->pacing)
+        pace(w);
+    w->now = 0;
 }
 
 static void stop_loop(struct worker *w)
 {
     if (!uv_is_closing((uv_handle_t *)&w->wake))
         uv_close((uv_handle_t *)&w->wake, NULL);
-    if (w->rate_fd >= 0) { /* uv_close takes it out of libuv's set: then it may be closed */
-        uv_close((uv_handle_t *)&w->rate_poll, NULL);
-        close(w->rate_fd);
-        w->rate_fd = -1;
-    }
 }
 
 /* Sends the connection's next message; its latency counts from `t0`. */
@@ -817,40 +817,42 @@ static void start_conn(struct worker *w, struct bconn *bc)
 
 /* ---- the worker loop ---------------------------------------------------------------- */
 
-/* Open loop: message k of this thread is due at start + k / rate. It is sent
- * at the first tick at or after that time. When it leaves more than
- * RATE_SLACK_TICKS ticks late, its latency counts from when it was due, so a
- * stalled server or generator shows in the latency instead of silently
- * lowering the offered rate (coordinated omission); within the slack (the
- * tick's own granularity) it counts from the send. A message due while every
- * window is full is not sent and counts as behind. */
-static void on_rate(uv_poll_t *h, int status, int events)
+/* Open loop, at the end of every loop turn: message k of this thread is due
+ * at start + k / rate, and leaves at the first turn at or after that time,
+ * round-robin over the connections whose window has room. When it leaves
+ * more than RATE_SLACK_TICKS ticks late, its latency counts from when it was
+ * due, so a stalled server or generator shows in the latency instead of
+ * silently lowering the offered rate (coordinated omission); within the
+ * slack (the tick's own granularity) it counts from the send. Once a whole
+ * round finds every window full, what is due is not sent and counts as
+ * behind, all at once (a scan per message would make a generator that fell
+ * behind fall further). */
+static void pace(struct worker *w)
 {
-    struct worker *w = h->data;
     struct bench *b = w->b;
-    uint64_t ticks;
-    (void)status;
-    (void)events;
-    if (read(w->rate_fd, &ticks, sizeof(ticks)) < 0)
-        return; /* not due yet (EAGAIN) */
-    int ph = phase_of(b);
-    if (ph != P_WARMUP && ph != P_MEASURE)
+    uint64_t now = worker_now(w);
+    if ((double)now < w->due)
         return;
     double slack = RATE_SLACK_TICKS * b->o.tick_us * 1e3;
-    uint64_t now = now_ns();
+    uint32_t full = 0; /* connections in a row found without room */
     for (; w->due <= (double)now; w->due += w->interval) {
         struct bconn *bc = NULL;
-        for (uint32_t tries = 0; tries < w->n; tries++) {
-            struct bconn *cand = &w->conns[w->rr++ % w->n];
-            if (cand->open && cand->sent - cand->recv < b->o.inflight) {
+        while (!bc && full < w->n) {
+            struct bconn *cand = &w->conns[w->rr];
+            w->rr = w->rr + 1 == w->n ? 0 : w->rr + 1;
+            if (cand->open && cand->sent - cand->recv < b->o.inflight)
                 bc = cand;
-                break;
-            }
+            else
+                full++;
         }
-        if (!bc)
-            count_error(w, E_BEHIND);
-        else
-            send_at(bc, (double)now - w->due > slack ? (uint64_t)w->due : now);
+        if (!bc) {
+            uint64_t late = (uint64_t)(((double)now - w->due) / w->interval) + 1;
+            count_errors(w, E_BEHIND, late);
+            w->due += (double)late * w->interval;
+            break;
+        }
+        full = 0;
+        send_at(bc, (double)now - w->due > slack ? (uint64_t)w->due : now);
     }
 }
 
@@ -905,21 +907,7 @@ static void on_wake(uv_async_t *a)
         } else if (b->o.mode == M_ECHO && b->o.rate > 0) {
             w->interval = 1e9 / (b->o.rate / b->o.threads);
             w->due = (double)now_ns();
-            long ns = (long)(b->o.tick_us * 1e3);
-            struct itimerspec its = {{ns / 1000000000L, ns % 1000000000L},
-                                     {ns / 1000000000L, ns % 1000000000L}};
-            w->rate_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-            if (w->rate_fd < 0 || timerfd_settime(w->rate_fd, 0, &its, NULL) != 0 ||
-                uv_poll_init(&w->loop, &w->rate_poll, w->rate_fd) != 0) {
-                fprintf(stderr, CMD ": cannot pace (timerfd)\n");
-                if (w->rate_fd >= 0)
-                    close(w->rate_fd);
-                w->rate_fd = -1;
-                count_error(w, E_SEND);
-            } else {
-                w->rate_poll.data = w;
-                uv_poll_start(&w->rate_poll, UV_READABLE, on_rate);
-            }
+            w->pacing = 1;
         } else if (b->o.mode == M_ECHO) {
             for (uint32_t i = 0; i < w->n; i++)
                 if (w->conns[i].open)
@@ -943,8 +931,7 @@ static void on_wake(uv_async_t *a)
                 send_one(&w->conns[i]);
     }
     if (ph == P_STOP) {
-        if (w->rate_fd >= 0)
-            uv_poll_stop(&w->rate_poll);
+        w->pacing = 0;
         struct bconn *snd = &w->conns[0];
         if (b->o.mode == M_BROADCAST && snd->recv != snd->sent && w->nrecv) {
             /* Messages sent are owed to every receiver: give them up to
@@ -968,9 +955,9 @@ static void *worker_main(void *arg)
             start_conn(w, &w->conns[w->next_start++]);
     }
     /* The loop from the clients' own epoll set (see wsjwt_client_run):
-     * libuv runs only for the phase wake-ups, the pacing timerfd and the
-     * clients' timers. */
-    if (wsjwt_client_run(&w->loop, end_turn, w) != 0) {
+     * libuv runs only for the phase wake-ups and the clients' timers. Open
+     * loop: a turn at least every tick, end_turn sends what is due. */
+    if (wsjwt_client_run_every(&w->loop, b->o.rate > 0 ? (uint64_t)b->o.tick_us : 0, end_turn, w) != 0) {
         fprintf(stderr, CMD ": the event loop failed\n");
         count_error(w, E_CONNECT);
     }
@@ -1046,7 +1033,8 @@ static void help(FILE *out)
           "                      upgrade, M upgrades in all (for instruction counts)\n"
           "  --warmup S          seconds before measuring (1)\n"
           "  --rate R            echo: R messages/s in all, open loop (default: closed loop)\n"
-          "  --tick-us T         --rate: send what is due every T microseconds (1000)\n"
+          "  --tick-us T         --rate: the loop turns (and sends what is due) at least\n"
+          "                      every T microseconds (1000)\n"
           "  --threads T         event-loop threads (1)\n"
           "  --sources K         spread connections over 127.0.0.1..K (auto beyond 20000)\n"
           "  --expect-status S   upgrade: the status every upgrade must get (101; 401 for\n"
@@ -1467,7 +1455,6 @@ int cmd_bench(int argc, char **argv)
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
-        w->rate_fd = -1;
     }
     struct sample sm = {.server_cpu = -1, .rss0 = -1, .rss1 = -1};
     if (o->server_pid)
