@@ -217,6 +217,16 @@ WSJWT_API int wsjwt_client_run_every(uv_loop_t *loop, uint64_t max_wait_us, void
  * was queued), WSJWT_ENOMEM. */
 WSJWT_API int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size_t len);
 
+/* Holds what is sent on `c` until the matching wsjwt_client_uncork(), which
+ * writes it all in one write, as frames sent from inside c's own callbacks
+ * go: for an application that sends several messages on one client from
+ * elsewhere (another client's callback, a timer) in one loop turn. Pairs
+ * nest. A client freed while corked is released at its last uncork (until
+ * then its memory stays, and only wsjwt_client_uncork may be called on
+ * it). NULL is ignored. */
+WSJWT_API void wsjwt_client_cork(struct wsjwt_client *c);
+WSJWT_API void wsjwt_client_uncork(struct wsjwt_client *c);
+
 /* Sends a ping (at most 125 bytes: WSJWT_EINVAL beyond). */
 WSJWT_API int wsjwt_client_ping(struct wsjwt_client *c, const void *data, size_t len);
 

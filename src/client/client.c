@@ -1870,6 +1870,24 @@ int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size
     return queue_frame(c, first, data, len);
 }
 
+void wsjwt_client_cork(struct wsjwt_client *c)
+{
+    if (c)
+        c->depth++; /* as while a callback of c runs: queue_frame holds what is sent */
+}
+
+void wsjwt_client_uncork(struct wsjwt_client *c)
+{
+    if (!c || !c->depth)
+        return;
+    if (--c->depth)
+        return;
+    if (c->state != ST_SHUT && c->state != ST_FAILING)
+        tx_flush(c);
+    if (c->freed)
+        maybe_release(c);
+}
+
 int wsjwt_client_ping(struct wsjwt_client *c, const void *data, size_t len)
 {
     if (!c || c->state != ST_OPEN)

@@ -66,6 +66,8 @@ struct world {
     int flood; /* on open: send 64 KiB messages until refused, then free */
     int flood_rc;
     size_t flood_sent, flood_queued;
+    int cork_later; /* on open: a turn later, send corked (1), or free while corked (2) */
+    size_t cork_q[3];
 };
 
 static void on_peer_closed(uv_handle_t *h)
@@ -236,10 +238,14 @@ static void loop_run(uv_loop_t *loop)
 
 static void world_end(struct world *w);
 
+static void on_cork_turn(uv_timer_t *t);
+
 static void cb_open(struct wsjwt_client *c, const char *protocol, void *user)
 {
     struct world *w = user;
     w->opened++;
+    if (w->cork_later)
+        uv_timer_start(&w->drip, on_cork_turn, 0, 0);
     if (protocol)
         snprintf(w->protocol, sizeof(w->protocol), "%s", protocol);
     if (w->send_on_open)
@@ -350,6 +356,67 @@ static void go(struct world *w, struct wsjwt_client_opts *o)
 
 #define OK_101 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 #define ACCEPT "Sec-WebSocket-Accept: {ACCEPT}\r\n"
+
+/* Outside the client's callbacks (a timer): two messages under two nested
+ * corks; what is queued after each step. Or (cork_later 2) freed while
+ * corked, then uncorked. */
+static void on_cork_turn(uv_timer_t *t)
+{
+    struct world *w = t->data;
+    struct wsjwt_client *c = w->c;
+    wsjwt_client_cork(c);
+    if (w->cork_later == 2) {
+        assert_int_equal(wsjwt_client_send(c, 0, "one", 3), 0);
+        wsjwt_client_free(c);
+        w->c = NULL;
+        wsjwt_client_uncork(c); /* the memory goes now, not at free */
+        world_end(w);
+        return;
+    }
+    wsjwt_client_cork(c);
+    assert_int_equal(wsjwt_client_send(c, 0, "one", 3), 0);
+    assert_int_equal(wsjwt_client_send(c, 0, "two", 3), 0);
+    w->cork_q[0] = wsjwt_client_queued(c);
+    wsjwt_client_uncork(c);
+    w->cork_q[1] = wsjwt_client_queued(c);
+    wsjwt_client_uncork(c);
+    w->cork_q[2] = wsjwt_client_queued(c);
+    wsjwt_client_uncork(c); /* one too many: ignored */
+    wsjwt_client_cork(NULL);
+    wsjwt_client_uncork(NULL);
+    assert_int_equal(wsjwt_client_close(c, 4000, "done here"), 0);
+}
+
+/* wsjwt_client_cork: frames sent outside the client's callbacks wait until
+ * the last uncork, then all go (in one write); a client freed while corked
+ * is released at the uncork (ASan: no leak, no use after free). */
+static void test_cork(void **state)
+{
+    (void)state;
+    struct script sc = {OK_101 ACCEPT "\r\n", NULL, 0, 0, 0};
+    struct world *w = malloc(sizeof(*w));
+    struct wsjwt_client_opts o = {0};
+    run(&sc, &o, w);
+    w->cork_later = 1;
+    go(w, &o);
+    assert_int_equal(w->opened, 1);
+    assert_int_equal(w->cork_q[0], 2 * (6 + 3)); /* two masked frames of 3 bytes held */
+    assert_int_equal(w->cork_q[1], 2 * (6 + 3)); /* still corked once */
+    assert_int_equal(w->cork_q[2], 0);           /* written at the last uncork */
+    uint8_t text[64];
+    size_t tl = 0;
+    unsigned cc;
+    assert_int_equal(client_frames(w, text, &tl, &cc), 3);
+    assert_int_equal(tl, 3);
+    assert_memory_equal(text, "two", 3);
+    assert_int_equal(cc, 4000);
+    run(&sc, &o, w);
+    w->cork_later = 2;
+    go(w, &o);
+    assert_int_equal(w->opened, 1);
+    assert_int_equal(w->closed, 0); /* freed: no callback after */
+    free(w);
+}
 
 static void test_echo_and_server_close(void **state)
 {
@@ -1066,6 +1133,7 @@ int main(void)
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_client_run),
         cmocka_unit_test(test_client_run_every),
+        cmocka_unit_test(test_cork),
         cmocka_unit_test(test_canonical_101),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -212,6 +212,7 @@ struct worker {
      * get up to --timeout to arrive (drain) before the missing are counted. */
     uint32_t *bcount;
     uint32_t nrecv;
+    uint32_t bcast_due; /* messages done in this loop turn: the next ones leave at its end */
     int draining;
     uv_timer_t drain;
 };
@@ -458,12 +459,34 @@ static uint64_t worker_now(struct worker *w)
 }
 
 static void pace(struct worker *w);
+static void send_one(struct bconn *bc);
+
+/* Broadcast: the messages that replace those done in this turn leave
+ * together, in one write (as bench/loadgen flushes its sender once per
+ * epoll_wait): the server then reads several at once and serialises them
+ * into one write per receiver, as it would for a client sending a burst.
+ * Sent one by one as each completes, they cost the server a read and a
+ * write per receiver each. */
+static void bcast_send(struct worker *w)
+{
+    struct bconn *snd = &w->conns[0];
+    uint32_t n = w->bcast_due;
+    w->bcast_due = 0;
+    if (!snd->open || !snd->c)
+        return;
+    wsjwt_client_cork(snd->c);
+    while (n--)
+        send_one(snd);
+    wsjwt_client_uncork(snd->c);
+}
 
 static void end_turn(void *arg)
 {
     struct worker *w = arg;
     if (w->pacing)
         pace(w);
+    if (w->bcast_due)
+        bcast_send(w);
     w->now = 0;
 }
 
@@ -605,8 +628,8 @@ static void bcast_complete(struct worker *w)
             hist_add(&w->st.hist, t - snd->ts[slot]);
         }
         snd->recv++;
-        if ((ph == P_WARMUP || ph == P_MEASURE) && snd->open && snd->c)
-            send_at(snd, t);
+        if (ph == P_WARMUP || ph == P_MEASURE)
+            w->bcast_due++;
     }
     if (w->draining == 1 && (snd->recv == snd->sent || !w->nrecv)) {
         w->draining = 2; /* all in: stop at the next loop turn, outside the clients' callbacks */
