@@ -958,6 +958,84 @@ static void test_restart(void **state)
     free(m);
 }
 
+/* The connect timeout after a restart counts from the restart, although
+ * the timer armed by the first connect is left running (arm_connect): a
+ * listener that never accepts (the kernel completes the TCP handshake, no
+ * upgrade answer ever comes), a 300 ms timeout, a restart at 100 ms: one
+ * WSJWT_ETIMEDOUT, at 400 ms, not at 300. */
+struct lazy {
+    uv_loop_t loop;
+    uv_timer_t later;
+    struct wsjwt_client *c;
+    int errors, err, closed;
+    uint64_t t_err;
+};
+
+static void lazy_error(struct wsjwt_client *c, int err, const struct wsjwt_client_response *r, void *user)
+{
+    struct lazy *l = user;
+    (void)c;
+    (void)r;
+    l->errors++;
+    l->err = err;
+    l->t_err = uv_hrtime();
+}
+
+static void lazy_close(struct wsjwt_client *c, int code, const char *reason, size_t len, void *user)
+{
+    struct lazy *l = user;
+    (void)c;
+    (void)code;
+    (void)reason;
+    (void)len;
+    l->closed++;
+}
+
+static void lazy_restart(uv_timer_t *t)
+{
+    struct lazy *l = t->data;
+    assert_int_equal(wsjwt_client_restart(l->c), 0);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_restart_timeout(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    assert_int_equal(bind(fd, (const struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/", ntohs(sa.sin_port));
+    struct lazy *l = calloc(1, sizeof(*l));
+    assert_non_null(l);
+    assert_int_equal(uv_loop_init(&l->loop), 0);
+    struct wsjwt_client_opts o = {.url = url, .connect_timeout_ms = 300, .user = l};
+    o.cb = (struct wsjwt_client_callbacks){NULL, NULL, NULL, lazy_error, lazy_close};
+    assert_int_equal(wsjwt_client_new(&l->loop, &o, &l->c), 0);
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(wsjwt_client_connect(l->c), 0);
+    uv_timer_init(&l->loop, &l->later);
+    l->later.data = l;
+    uv_timer_start(&l->later, lazy_restart, 100, 0);
+    loop_run(&l->loop);
+    assert_int_equal(l->errors, 1);
+    assert_int_equal(l->err, WSJWT_ETIMEDOUT);
+    assert_int_equal(l->closed, 1);
+    uint64_t ms = (l->t_err - t0) / 1000000u;
+    assert_true(ms >= 390); /* libuv's clock is per loop turn, in whole milliseconds */
+    assert_true(ms < 2000);
+    wsjwt_client_free(l->c);
+    loop_run(&l->loop);
+    assert_int_equal(uv_loop_close(&l->loop), 0);
+    free(l);
+    close(fd);
+}
+
 /* wsjwt_client_run drives the same exchanges as uv_run: the scripted
  * server's libuv streams, the drip timer (one byte per turn), refusals,
  * a failed accept, restarts, and every loop closes cleanly (uv_loop_close
@@ -1134,6 +1212,7 @@ int main(void)
         cmocka_unit_test(test_client_run),
         cmocka_unit_test(test_client_run_every),
         cmocka_unit_test(test_cork),
+        cmocka_unit_test(test_restart_timeout),
         cmocka_unit_test(test_canonical_101),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
