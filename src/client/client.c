@@ -548,7 +548,8 @@ static void xor_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t m
  * this client (then the caller's frames go out together when it returns). */
 static int queue_frame(struct wsjwt_client *c, unsigned first, const void *data, size_t len)
 {
-    size_t hs = wsjwt__ws_header_size(len, 1), n = hs;
+    /* A small frame's header is 2 bytes and the key (no call per message). */
+    size_t hs = len < 126 ? 6 : wsjwt__ws_header_size(len, 1), n = hs;
     if (len > SIZE_MAX - hs)
         return WSJWT_ETOOBIG;
     /* The cork when c owns it or it is free, nothing of c's waits (order),
