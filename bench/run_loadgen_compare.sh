@@ -12,7 +12,7 @@
 # goes first alternates, so both meet the same noise. Scenarios a-h as
 # bench/run_server.sh drives them (g paced at WSJWT_CMP_OFFERED_RATE, h
 # broadcast to WSJWT_CMP_RECEIVERS receivers against `wsjwt serve --mode
-# broadcast`). About 6 minutes.
+# broadcast`). About 5 minutes.
 # What the two check is not the same, and the difference is the point:
 # loadgen masks every frame once at start-up with fixed keys and sends every
 # upgrade with RFC 6455's example key; `wsjwt bench` masks every frame with a
