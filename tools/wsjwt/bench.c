@@ -174,6 +174,7 @@ struct bconn {
     uint64_t *ts;        /* send times, ring of `inflight` */
     uint8_t open, done, checked;
     uint8_t member; /* broadcast: a receiver every message must reach */
+    uint8_t dirty;  /* open loop: corked in this pace() */
 };
 
 struct stats {
@@ -189,6 +190,12 @@ struct worker {
     uv_loop_t loop;
     uv_async_t wake;
     int pacing; /* open loop: end_turn sends what is due */
+    /* Open loop: the connections pace() sent to in this turn, corked until
+     * the end of it (as bench/loadgen writes each touched connection once):
+     * a generator that fell behind catches up with a write per connection,
+     * not one per message. */
+    struct bconn **dirty;
+    uint32_t ndirty;
     /* One clock reading per batch of socket events, as bench/loadgen takes
      * one per epoll_wait: replies handled in the same loop turn share it
      * (a clock_gettime per reply was 37 instructions of about 800 per
@@ -919,8 +926,18 @@ static void pace(struct worker *w)
             break;
         }
         full = 0;
+        if (!bc->dirty) { /* held until every due message is written: one write per connection */
+            bc->dirty = 1;
+            wsjwt_client_cork(bc->c);
+            w->dirty[w->ndirty++] = bc;
+        }
         send_at(bc, (double)now - w->due > slack ? (uint64_t)w->due : now);
     }
+    for (uint32_t i = 0; i < w->ndirty; i++) {
+        w->dirty[i]->dirty = 0;
+        wsjwt_client_uncork(w->dirty[i]->c);
+    }
+    w->ndirty = 0;
 }
 
 /* The end of the run: every connection closed (or freed). */
@@ -1520,6 +1537,10 @@ int cmd_bench(int argc, char **argv)
                 return EXIT_REFUSED;
             memcpy(w->pat[k], b->pat[k], o->size);
         }
+        if (o->rate > 0 && !(w->dirty = calloc(w->n, sizeof(*w->dirty)))) {
+            fprintf(stderr, CMD ": out of memory\n");
+            return EXIT_REFUSED;
+        }
         if (o->mode == M_BROADCAST && !(w->bcount = calloc(o->inflight, sizeof(*w->bcount)))) {
             fprintf(stderr, CMD ": out of memory\n");
             return EXIT_REFUSED;
@@ -1624,6 +1645,7 @@ int cmd_bench(int argc, char **argv)
         for (unsigned k = 0; k < b->npat; k++)
             free(b->w[t].pat[k]);
         free(b->w[t].bcount);
+        free(b->w[t].dirty);
     }
     if (total) {
         report(b, total, &sm);
