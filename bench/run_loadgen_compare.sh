@@ -9,7 +9,10 @@
 # figure is the best of WSJWT_CMP_ROUNDS rounds (4), each round a fresh
 # generator process measuring WSJWT_CMP_SECONDS (2) after WSJWT_CMP_WARMUP
 # (0.5) seconds; within a round the two generators take turns, and which
-# goes first alternates, so both meet the same noise. About 4 minutes.
+# goes first alternates, so both meet the same noise. Scenarios a-h as
+# bench/run_server.sh drives them (g paced at WSJWT_CMP_OFFERED_RATE, h
+# broadcast to WSJWT_CMP_RECEIVERS receivers against `wsjwt serve --mode
+# broadcast`). About 5 minutes.
 # What the two check is not the same, and the difference is the point:
 # loadgen masks every frame once at start-up with fixed keys and sends every
 # upgrade with RFC 6455's example key; `wsjwt bench` masks every frame with a
@@ -22,6 +25,9 @@ cd "$(dirname "$0")/.."
 secs=${WSJWT_CMP_SECONDS:-2}
 warm=${WSJWT_CMP_WARMUP:-0.5}
 rounds=${WSJWT_CMP_ROUNDS:-4}
+offered=${WSJWT_CMP_OFFERED_RATE:-200000}
+receivers=${WSJWT_CMP_RECEIVERS:-10000}
+scenarios=${WSJWT_CMP_SCENARIOS:-a b c d e g h}
 tmp=$(mktemp -d)
 stop_wait=30
 # shellcheck source=bench/lib.sh disable=SC1091
@@ -47,13 +53,15 @@ else
     pinning="not pinned (fewer than 2 cores, or no taskset)"
 fi
 
-# start NAME: the server NAME (raw or wsjwt) pinned; sets pid_NAME, port_NAME.
+# start NAME: the server NAME (raw, wsjwt, or bcast: wsjwt in broadcast
+# mode) pinned; sets pid_NAME, port_NAME.
 start() {
     out=$tmp/$1.out
     # shellcheck disable=SC2086
     case $1 in
     raw) $pin_srv "$raw" --host 127.0.0.1 --port 0 >"$out" 2>&1 & ;;
     wsjwt) $pin_srv "$wsjwt" serve --host 127.0.0.1 --port 0 --mode echo $wsjwt_opts >"$out" 2>&1 & ;;
+    bcast) $pin_srv "$wsjwt" serve --host 127.0.0.1 --port 0 --mode broadcast $wsjwt_opts >"$out" 2>&1 & ;;
     esac
     p=$!
     srv_pids="$srv_pids $p"
@@ -78,7 +86,17 @@ shape() {
     b) echo "--connections 1000 --in-flight 1 --size 32" ;;
     c) echo "--connections 10 --in-flight 4 --size 65536" ;;
     d | e) echo "--mode upgrade --connections 50" ;;
+    g) echo "--connections 100 --in-flight 8 --size 32 --rate $offered" ;;
+    h) echo "--connections $((receivers + 1)) --in-flight 8 --size 32 --timeout 30" ;;
     esac
+}
+
+# servers_for SCENARIO: the servers it runs against (h only against the
+# broadcasting wsjwt; the floor does no upgrades and cannot broadcast).
+servers_for() {
+    for name in $running; do
+        case $name$1 in rawd | rawe | rawh | wsjwth | bcast[abcdeg]) ;; *) echo "$name" ;; esac
+    done
 }
 
 # run GEN SERVER SCENARIO ROUND: one measured run; the JSON line goes to
@@ -92,13 +110,19 @@ run() {
     extra=""
     if [ "$gen" = bench ]; then
         [ "$name" != raw ] || tok="--raw-echo"
-        case $sc in a | b | c) extra="--binary" ;; e) extra="--expect-status 401" ;; esac
+        case $sc in
+        a | b | c) extra="--binary" ;;
+        e) extra="--expect-status 401" ;;
+        g) extra="--binary --tick-us 50" ;; # loadgen's tick
+        h) extra="--binary --mode broadcast" ;;
+        esac
         # shellcheck disable=SC2046,SC2086
         timeout 60 $pin_gen "$wsjwt" bench "ws://127.0.0.1:$port/" $(shape "$sc") $tok $extra \
             --duration "$secs" --warmup "$warm" --server-pid "$pid" --json >"$f" 2>"$f.err" || true
     else
         [ "$name" != raw ] || tok="--raw-echo"
         [ "$sc" != e ] || extra="--expect 401"
+        [ "$sc" != h ] || extra="--broadcast"
         # shellcheck disable=SC2046,SC2086
         timeout 60 $pin_gen "$lg" --port "$port" $(shape "$sc") $tok $extra \
             --duration "$secs" --warmup "$warm" --server-pid "$pid" >"$f" 2>"$f.err" || true
@@ -112,14 +136,15 @@ rate() { # rate FILE
 }
 
 running=""
-for name in raw wsjwt; do
+servers="raw wsjwt"
+case " $scenarios " in *" h "*) servers="$servers bcast" ;; esac
+for name in $servers; do
     if start "$name"; then running="$running $name"; fi
 done
 r=1
 while [ "$r" -le "$rounds" ]; do
-    for sc in a b c d e; do
-        for name in $running; do
-            case $name$sc in rawd | rawe) continue ;; esac # the floor does no upgrades
+    for sc in $scenarios; do
+        for name in $(servers_for "$sc"); do
             if [ $((r % 2)) -eq 1 ]; then order="bench loadgen"; else order="loadgen bench"; fi
             for gen in $order; do
                 run "$gen" "$name" "$sc" "$r"
@@ -140,6 +165,11 @@ best() {
             continue
         }
         e=$(jget "$f" errors)
+        # loadgen counts messages it could not pace in `behind`, wsjwt bench
+        # among its errors: the same count on both sides
+        bh=$(jget "$f" behind)
+        bh=${bh%%.*}
+        [ "$1" = bench ] || e=$((${e:-1} + ${bh:-0}))
         errs=$((errs + ${e:-1}))
         v=$(rate "$f")
         if [ -n "$v" ] && awk -v a="$v" -v b="$bv" 'BEGIN { exit !(a + 0 > b + 0) }'; then
@@ -164,9 +194,8 @@ best() {
     echo "$bv|$gc|$scpu|$us|$errs"
 }
 
-for sc in a b c d e; do
-    for name in $running; do
-        case $name$sc in rawd | rawe) continue ;; esac
+for sc in $scenarios; do
+    for name in $(servers_for "$sc"); do
         echo "$sc|$name|$(best bench "$name" "$sc")|$(best loadgen "$name" "$sc")"
     done
 done >"$tmp/table"
@@ -174,7 +203,10 @@ done >"$tmp/table"
 echo "Command: \`sh bench/run_loadgen_compare.sh $build\`; $pinning. Best of $rounds rounds of $secs s measured"
 echo "after $warm s of warm-up; the two generators take turns within each round (alternating which goes first)."
 echo "Scenarios as in the server section: a-c echo binary messages (\`--raw-echo\` against the floor), d"
-echo "authenticated upgrades/s (HS256), e refused upgrades/s (every answer must be 401), 50 concurrent. CPU is"
+echo "authenticated upgrades/s (HS256), e refused upgrades/s (every answer must be 401), 50 concurrent; g the"
+echo "100 x 32 B echo paced at $offered messages/s offered (a 50 us tick for both; messages that could not be paced"
+echo "because every window was full count as errors); h deliveries/s from 1 sender (8 in flight x 32 B) to $receivers"
+echo "receivers of \`wsjwt serve --mode broadcast\` (\`wsjwt bench --mode broadcast\`, \`loadgen --broadcast\`). CPU is"
 echo "each process's user + system time over the measured window (100% = one core); us/op is the generator's"
 echo "CPU time per message or upgrade, which a busy machine disturbs less than the rates. A figure where a"
 echo "generator is near 100% of its core is that generator's limit, not the server's. \`wsjwt bench\` masks every frame with a fresh CSPRNG key and sends a"
@@ -193,7 +225,8 @@ function usop(x) { return num(x) ? sprintf("%.2f", x) : "n/a" }
 BEGIN {
     t["a"] = "a echo 100 x 8 x 32 B"; t["b"] = "b echo 1000 x 1 x 32 B"; t["c"] = "c echo 10 x 4 x 64 KiB"
     t["d"] = "d upgrades (101)"; t["e"] = "e refused upgrades (401)"
-    srvname["raw"] = "raw_echo"; srvname["wsjwt"] = "wsjwt serve"
+    t["g"] = "g paced echo 100 x 32 B"; t["h"] = "h broadcast deliveries"
+    srvname["raw"] = "raw_echo"; srvname["wsjwt"] = "wsjwt serve"; srvname["bcast"] = "wsjwt serve --mode broadcast"
     print "| scenario | server | wsjwt bench | its CPU | us/op | server CPU | loadgen | its CPU | us/op | server CPU | bench / loadgen | errors (bench / loadgen) |"
     print "|---|---|---|---|---|---|---|---|---|---|---|---|"
 }

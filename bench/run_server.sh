@@ -8,9 +8,8 @@
 # core 1. Every process this script starts is stopped by its PID.
 # The load generator is `wsjwt bench` (fresh CSPRNG mask per frame, random
 # key per upgrade, every echo checked; bench/run_loadgen_compare.sh shows it
-# keeps up with bench/loadgen). bench/loadgen still drives g (its 50 us
-# pacing tick; wsjwt bench paces per 1 ms, which batches differently at a
-# fixed rate) and h (broadcast, which wsjwt bench has no mode for).
+# keeps up with bench/loadgen) for every scenario: g paced with a 50 us tick
+# (as loadgen paces), h with --mode broadcast.
 # The machine is shared and noisy. So that every server meets the same noise,
 # the three run side by side (idle ones cost nothing) and rounds interleave
 # them: scenario a round 1 for raw, wsjwt, node, then round 2, and so on. Each
@@ -136,11 +135,9 @@ figure() { # figure FILE: the rate (or bytes per connection) a generator's JSON 
     [ -z "$first" ] || echo "$first"
 }
 
-# uses_bench SCENARIO: whether `wsjwt bench` drives this figure.
+# uses_bench: whether `wsjwt bench` drives the figures (all of them).
 uses_bench() {
-    [ "$generator" = wsjwt ] && [ -x "$wsjwt" ] || return 1
-    case $1 in g | h) return 1 ;; esac
-    return 0
+    [ "$generator" = wsjwt ] && [ -x "$wsjwt" ]
 }
 
 # bargs NAME SCENARIO: `wsjwt bench`'s arguments for one figure (binary
@@ -155,6 +152,8 @@ bargs() {
     c) echo "$timing $tok --binary --connections 10 --in-flight 4 --size 65536" ;;
     d) echo "$timing $tok --mode upgrade --connections 50" ;;
     e) echo "$timing --token-env BENCH_BAD_TOKEN --expect-status 401 --mode upgrade --connections 50" ;;
+    g) echo "$timing $tok --binary --connections 100 --in-flight 8 --size 32 --rate $offered --tick-us 50" ;;
+    h) echo "$timing $tok --binary --mode broadcast --connections $((receivers + 1)) --in-flight 8 --size 32 --timeout 30" ;;
     # idle: the RSS is sampled after holding --duration (loadgen: --settle 1, then 0.5 s held)
     f) echo "$tok --binary --mode idle --connections $idle_n --duration 1.5" ;;
     w) echo "$tok --binary --connections 1 --duration 0.2 --warmup 0" ;;
@@ -318,8 +317,8 @@ done >"$tmp/table"
 echo "Command: \`make bench\` -> \`sh bench/run_server.sh $build\`; $pinning. The servers run side by side"
 echo "(one measured at a time, the others idle) and rounds interleave them so that all meet the same noise. Driven by"
 if [ "$generator" = wsjwt ] && [ -x "$wsjwt" ]; then
-    echo "\`$wsjwt bench\` (one libuv thread; a fresh CSPRNG mask key per frame, as a real client; a-f) and \`$lg\`"
-    echo "(one thread, epoll; g and h) over loopback: best of $rounds rounds of $secs s measured after $warm s of warm-up"
+    echo "\`$wsjwt bench\` (one libuv thread; a fresh CSPRNG mask key per frame, as a real client; g paced with a 50 us"
+    echo "tick, h with \`--mode broadcast\`) over loopback: best of $rounds rounds of $secs s measured after $warm s of warm-up"
 else
     echo "\`$lg\` (one thread, epoll) over loopback: best of $rounds rounds of $secs s measured after $warm s of warm-up"
 fi

@@ -201,11 +201,31 @@ WSJWT_API int wsjwt_client_restart(struct wsjwt_client *c);
  * WSJWT_ENOMEM, WSJWT_EIO (epoll failed). */
 WSJWT_API int wsjwt_client_run(uv_loop_t *loop, void (*on_turn)(void *arg), void *arg);
 
+/* wsjwt_client_run, with a loop turn (and `on_turn`) at least every
+ * `max_wait_us` microseconds even when nothing happened (0: no bound): for
+ * open-loop load generators that send what is due from `on_turn`, where a
+ * timer per tick would cost a turn of libuv's of its own. The wait is
+ * bounded with epoll_pwait2 (Linux 5.11; earlier kernels wait whole
+ * milliseconds). Returns as wsjwt_client_run; WSJWT_EINVAL also for a
+ * bound of 2^63 nanoseconds or more. */
+WSJWT_API int wsjwt_client_run_every(uv_loop_t *loop, uint64_t max_wait_us, void (*on_turn)(void *arg),
+                                     void *arg);
+
 /* Sends one message (binary != 0: binary, else text; text is not checked
  * here, the server will). The data is copied. Returns 0, WSJWT_ESTATE (not
  * open, or closing), WSJWT_EBACKPRESSURE (queue over max_send_queue: nothing
  * was queued), WSJWT_ENOMEM. */
 WSJWT_API int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size_t len);
+
+/* Holds what is sent on `c` until the matching wsjwt_client_uncork(), which
+ * writes it all in one write, as frames sent from inside c's own callbacks
+ * go: for an application that sends several messages on one client from
+ * elsewhere (another client's callback, a timer) in one loop turn. Pairs
+ * nest. A client freed while corked is released at its last uncork (until
+ * then its memory stays, and only wsjwt_client_uncork may be called on
+ * it). NULL is ignored. */
+WSJWT_API void wsjwt_client_cork(struct wsjwt_client *c);
+WSJWT_API void wsjwt_client_uncork(struct wsjwt_client *c);
 
 /* Sends a ping (at most 125 bytes: WSJWT_EINVAL beyond). */
 WSJWT_API int wsjwt_client_ping(struct wsjwt_client *c, const void *data, size_t len);

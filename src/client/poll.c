@@ -20,6 +20,7 @@
  * loop running only while a socket is registered. */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sys/epoll.h>
@@ -169,7 +170,22 @@ void wsjwt__cpoll_forget(struct wsjwt__cpoll *p, void *owner)
  * -c), and perf's share of the generator's CPU in epoll_ctl 3.7% -> 2.9%.
  * Nesting libuv's set in ours costs that only for libuv's own events
  * (cross-thread wake-ups, timers). */
-int wsjwt__cpoll_run(struct wsjwt__cpoll *p, void (*on_turn)(void *arg), void *arg)
+/* epoll_wait with a timeout in nanoseconds (-1: none): epoll_pwait2 where
+ * the kernel has it (5.11), else milliseconds rounded up. */
+static int wait_ns(int epfd, struct epoll_event *ev, int64_t ns, int *no_pwait2)
+{
+    if (ns < 0 || ns % 1000000 == 0 || *no_pwait2)
+        return epoll_wait(epfd, ev, BATCH, ns < 0 ? -1 : (int)((ns + 999999) / 1000000));
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    int n = epoll_pwait2(epfd, ev, BATCH, &ts, NULL);
+    if (n < 0 && errno == ENOSYS) {
+        *no_pwait2 = 1;
+        return wait_ns(epfd, ev, ns, no_pwait2);
+    }
+    return n;
+}
+
+int wsjwt__cpoll_run(struct wsjwt__cpoll *p, uint64_t max_wait_ns, void (*on_turn)(void *arg), void *arg)
 {
     uv_loop_t *loop = p->loop;
     int bfd = uv_backend_fd(loop), rc = 0;
@@ -182,6 +198,7 @@ int wsjwt__cpoll_run(struct wsjwt__cpoll *p, void (*on_turn)(void *arg), void *a
         return rc;
     }
     struct epoll_event ev[BATCH];
+    int no_pwait2 = 0;
     for (;;) {
         if (loop->stop_flag) { /* uv_stop(), as uv_run honours it */
             loop->stop_flag = 0;
@@ -196,7 +213,14 @@ int wsjwt__cpoll_run(struct wsjwt__cpoll *p, void (*on_turn)(void *arg), void *a
             uv_update_time(loop);
             timeout = uv_backend_timeout(loop);
         }
-        int n = epoll_wait(p->epfd, ev, BATCH, timeout);
+        /* max_wait_ns bounds the wait (a turn, and on_turn, at least that
+         * often); libuv still gets its turn only when its own timeout is
+         * reached: recomputed each turn, it is 0 then. */
+        int64_t wait = timeout < 0 ? -1 : (int64_t)timeout * 1000000;
+        int shortened = max_wait_ns && (wait < 0 || (uint64_t)wait > max_wait_ns);
+        if (shortened)
+            wait = (int64_t)max_wait_ns;
+        int n = wait_ns(p->epfd, ev, wait, &no_pwait2);
         if (n < 0) {
             if (errno != EINTR) {
                 rc = -errno;
@@ -204,7 +228,7 @@ int wsjwt__cpoll_run(struct wsjwt__cpoll *p, void (*on_turn)(void *arg), void *a
             }
             n = 0;
         }
-        int libuv_turn = timeout == 0 || (n == 0 && timeout > 0);
+        int libuv_turn = timeout == 0 || (n == 0 && timeout > 0 && !shortened);
         for (int i = 0; i < n; i++)
             if (ev[i].data.ptr == p) {
                 ev[i].data.ptr = NULL;

@@ -19,25 +19,17 @@
 
 #include "client/internal.h"
 
-/* 4 KiB: 256 nonces or 1024 mask keys per RAND_bytes call. The mask keys of
- * every client of the thread come from here directly (wsjwt__client_mask):
- * one pool that stays in the cache, where a pool per client was a cache
- * miss per message with a thousand clients taking turns (perf, bench
- * scenario b), and 256 bytes more per client. */
-#define CACHE_SIZE 4096u
+/* The cache (its size and why in internal.h): shared with the in-line
+ * wsjwt__client_mask of internal.h, hence not static. */
+#define CACHE_SIZE WSJWT__RAND_CACHE
 
-struct cache {
-    uint8_t buf[CACHE_SIZE];
-    size_t pos; /* bytes before pos are used (and wiped) */
-};
-
-static _Thread_local struct cache cache = {.pos = CACHE_SIZE};
+_Thread_local struct wsjwt__rand_cache wsjwt__rand_cache = {.pos = CACHE_SIZE};
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void empty_in_child(void)
 {
-    OPENSSL_cleanse(cache.buf, CACHE_SIZE);
-    cache.pos = CACHE_SIZE;
+    OPENSSL_cleanse(wsjwt__rand_cache.buf, CACHE_SIZE);
+    wsjwt__rand_cache.pos = CACHE_SIZE;
 }
 
 static void register_atfork(void)
@@ -45,27 +37,12 @@ static void register_atfork(void)
     (void)pthread_atfork(NULL, NULL, empty_in_child);
 }
 
-/* Refills the cache: 0 or WSJWT_ECRYPTO. */
-static int refill(void)
+int wsjwt__client_refill(void)
 {
     pthread_once(&atfork_once, register_atfork);
-    if (RAND_bytes(cache.buf, (int)CACHE_SIZE) != 1)
+    if (RAND_bytes(wsjwt__rand_cache.buf, (int)CACHE_SIZE) != 1)
         return WSJWT_ECRYPTO;
-    cache.pos = 0;
-    return 0;
-}
-
-int wsjwt__client_mask(uint8_t out[4])
-{
-    if (cache.pos + 4 > CACHE_SIZE && refill() != 0)
-        return WSJWT_ECRYPTO;
-    /* A plain copy and a plain store of zeros: for 4 bytes the wipe is one
-     * instruction, where OPENSSL_cleanse is a call through a volatile
-     * function pointer. The store cannot be optimised away: the buffer is
-     * thread-local state read again later. */
-    memcpy(out, cache.buf + cache.pos, 4);
-    memset(cache.buf + cache.pos, 0, 4);
-    cache.pos += 4;
+    wsjwt__rand_cache.pos = 0;
     return 0;
 }
 
@@ -73,11 +50,11 @@ int wsjwt__client_random(void *out, size_t n)
 {
     if (n > CACHE_SIZE / 4)
         return RAND_bytes(out, (int)n) == 1 ? 0 : WSJWT_ECRYPTO;
-    if (cache.pos + n > CACHE_SIZE && refill() != 0)
+    if (wsjwt__rand_cache.pos + n > CACHE_SIZE && wsjwt__client_refill() != 0)
         return WSJWT_ECRYPTO;
-    memcpy(out, cache.buf + cache.pos, n);
+    memcpy(out, wsjwt__rand_cache.buf + wsjwt__rand_cache.pos, n);
     /* Bytes handed out are not kept: what is left can only be future ones. */
-    OPENSSL_cleanse(cache.buf + cache.pos, n);
-    cache.pos += n;
+    OPENSSL_cleanse(wsjwt__rand_cache.buf + wsjwt__rand_cache.pos, n);
+    wsjwt__rand_cache.pos += n;
     return 0;
 }

@@ -1,6 +1,7 @@
 // `wsjwt bench` against the tutorial's Node `ws` + jsonwebtoken server and
 // against `wsjwt serve`, with its checks on: echo (every reply compared),
-// upgrade (101 with --sign, 401 with --expect-status), idle; and proof that
+// upgrade (101 with --sign, 401 with --expect-status), idle, broadcast (against
+// `wsjwt serve --mode broadcast` and the Node peer with --broadcast); and proof that
 // the checks bite: a server that corrupts replies or drops connections makes
 // the run fail with the errors counted by kind. Runs are short (about a
 // second each) and small.
@@ -12,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { jwt, WebSocket, BIN, SECRET, startServer } from './lib.mjs';
 
 // The tutorial's server, with two misbehaviours for the negative tests:
@@ -377,4 +379,151 @@ test('--rate: open loop offers the rate (not more), every reply checked', async 
   assert.equal(f.code, 0, f.err);
   assert.equal(f.json.errors, 0, JSON.stringify(f.json.errors_by_kind));
   assert.ok(f.json.messages_per_s > 850 && f.json.messages_per_s < 1100, String(f.json.messages_per_s));
+});
+
+// ---- --mode broadcast -------------------------------------------------------
+// Against the two broadcasting servers that bench/run_server.sh measures in
+// scenario h: `wsjwt serve --mode broadcast` and the tutorial's Node peer
+// (bench/peers/ws_jwt_echo.mjs --broadcast, the ws README's loop over
+// wss.clients). Then proof that the checks bite: a broadcasting server that
+// skips, repeats, reorders or also returns messages to their sender makes the
+// run fail with the errors counted by kind.
+const PEER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'peers', 'ws_jwt_echo.mjs');
+
+// The tutorial's peer in broadcast mode, as bench/run_server.sh starts it.
+function startPeer() {
+  const p = spawn(process.execPath, [PEER, '0', '--broadcast'], {
+    env: { PATH: process.env.PATH, JWT_SECRET: SECRET },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  p.stderr.on('data', (d) => { err += d; });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('peer did not start: ' + err)), 10000);
+    p.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening .*:(\d+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve({ proc: p, url: `ws://127.0.0.1:${m[1]}/` }); }
+    });
+    p.on('exit', (code) => { clearTimeout(timer); reject(new Error(`peer exited ${code}: ${err}`)); });
+  });
+}
+
+// A broadcasting server (the first connection is the sender, as bench makes
+// it) with one misbehaviour chosen by the path, towards the first receiver:
+//   /skip    drops every 7th message
+//   /dup     sends every 5th message twice
+//   /swap    sends messages 3 and 4 in the other order
+//   /self    also sends every message back to its sender
+//   /stall   drops message 10 (with one in flight nothing follows it)
+function startBadServer() {
+  const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0 });
+  wss.on('connection', (ws, req) => {
+    ws.on('error', () => {});
+    let n = 0;
+    let held = null;
+    ws.on('message', (data, isBinary) => {
+      n++;
+      const rest = [...wss.clients].filter((c) => c !== ws && c.readyState === WebSocket.OPEN);
+      rest.forEach((c, i) => {
+        const send = (d) => c.send(d, { binary: isBinary });
+        if (i > 0) return send(data);
+        switch (req.url) {
+          case '/skip': if (n % 7 !== 0) send(data); break;
+          case '/dup': send(data); if (n % 5 === 0) send(data); break;
+          case '/swap':
+            if (n === 4) held = data;
+            else { send(data); if (n === 5) send(held); }
+            break;
+          case '/stall': if (n !== 10) send(data); break;
+          default: send(data);
+        }
+      });
+      if (req.url === '/self') ws.send(data, { binary: isBinary });
+    });
+  });
+  return new Promise((resolve) => wss.on('listening', () => resolve(wss)));
+}
+
+let bcOurs;
+let peer;
+let bad;
+before(async () => {
+  bcOurs = await startServer(['--mode', 'broadcast']);
+  peer = await startPeer();
+  bad = await startBadServer();
+});
+after(async () => {
+  await bcOurs?.stop();
+  peer?.proc.kill('SIGTERM');
+  for (const c of bad?.clients ?? []) c.terminate();
+  bad?.close();
+});
+
+test('broadcast: every receiver gets every message, against wsjwt serve and the Node peer', async () => {
+  for (const [name, url] of [['wsjwt serve --mode broadcast', bcOurs.url], ['node ws --broadcast', peer.url]]) {
+    for (const extra of [['--in-flight', '8'], ['--in-flight', '1', '--binary', '--size', '3000']]) {
+      const r = await bench([url, '--mode', 'broadcast', '--token', token, '--connections', '21', ...extra, ...SHORT]);
+      assert.equal(r.code, 0, `${name} ${extra}: ${r.err}`);
+      const j = r.json;
+      assert.ok(j, r.out);
+      assert.equal(j.mode, 'broadcast');
+      assert.equal(j.errors, 0, JSON.stringify(j.errors_by_kind));
+      assert.equal(j.opened, 21);
+      assert.equal(j.receivers, 20);
+      assert.ok(j.broadcasts > 20, `${name}: ${j.broadcasts} broadcasts`);
+      // Each message done counts one delivery per receiver; deliveries of the
+      // messages still under way at the window's edges make up the rest.
+      assert.ok(Math.abs(j.deliveries - 20 * j.broadcasts) <= 2 * 20 * Number(extra[1]),
+        `${j.deliveries} deliveries for ${j.broadcasts} broadcasts`);
+      assert.equal(j.messages_per_s, j.deliveries_per_s);
+      assert.ok(j.deliveries_per_s > 0 && j.broadcasts_per_s > 0);
+      const l = j.latency_us;
+      assert.ok(l.p50 > 0 && l.p50 <= l.p99 && l.p99 <= l.max, JSON.stringify(l));
+      assert.match(r.err, /delivered\s+\d+/);
+    }
+  }
+});
+
+test('broadcast: --server-pid gives the server CPU per delivery', async () => {
+  const r = await bench([bcOurs.url, '--mode', 'broadcast', '--token', token, '--connections', '11', '--in-flight', '4',
+    '--server-pid', String(bcOurs.proc.pid), ...SHORT]);
+  assert.equal(r.code, 0, r.err);
+  assert.ok(r.json.server_us_per_op > 0, JSON.stringify(r.json));
+  assert.ok(r.json.cpu_us_per_op > 0);
+});
+
+test('broadcast: skipped, repeated, reordered, stalled and returned messages are counted, never hidden', async () => {
+  const base = `ws://127.0.0.1:${bad.address().port}`;
+  const run = (p, extra = []) => bench([`${base}${p}`, '--mode', 'broadcast', '--connections', '4', '--in-flight', '4',
+    '--timeout', '1', ...extra, ...SHORT]);
+  let r = await run('/');
+  assert.equal(r.code, 0, r.err); // the misbehaving server's normal path is a valid broadcast
+  assert.equal(r.json.errors, 0, JSON.stringify(r.json.errors_by_kind));
+  r = await run('/skip');
+  assert.equal(r.code, 1);
+  assert.ok(r.json.errors_by_kind.order > 0, JSON.stringify(r.json.errors_by_kind));
+  assert.ok(r.json.broadcasts > 20, 'the run goes on past a skipped message');
+  r = await run('/dup');
+  assert.equal(r.code, 1);
+  assert.ok(r.json.errors_by_kind.order > 0, JSON.stringify(r.json.errors_by_kind));
+  r = await run('/swap');
+  assert.equal(r.code, 1);
+  assert.equal(r.json.errors_by_kind.order, 2, JSON.stringify(r.json.errors_by_kind)); // 5 before 4, then 4 late
+  assert.equal(r.json.errors, 2);
+  r = await run('/self');
+  assert.equal(r.code, 1);
+  assert.ok(r.json.errors_by_kind.mismatch > 0, JSON.stringify(r.json.errors_by_kind));
+  r = await run('/stall', ['--in-flight', '1']);
+  assert.equal(r.code, 1);
+  assert.equal(r.json.errors_by_kind.missing, 1, JSON.stringify(r.json.errors_by_kind)); // one receiver lacks one
+  assert.equal(r.json.broadcasts, 0); // nothing completes after it: 9 in the warm-up, then none
+});
+
+test('broadcast: usage errors exit 2', async () => {
+  for (const extra of [['--connections', '1'], ['--threads', '2'], ['--rate', '100'], ['--raw-echo'], ['--count', '5']]) {
+    const r = await bench([bcOurs.url, '--mode', 'broadcast', '--token', token, '--connections', '4', ...extra]);
+    assert.equal(r.code, 2, extra.join(' '));
+  }
 });

@@ -66,6 +66,8 @@ struct world {
     int flood; /* on open: send 64 KiB messages until refused, then free */
     int flood_rc;
     size_t flood_sent, flood_queued;
+    int cork_later; /* on open: a turn later, send corked (1), or free while corked (2) */
+    size_t cork_q[3];
 };
 
 static void on_peer_closed(uv_handle_t *h)
@@ -224,7 +226,9 @@ static void count_turn(void *arg)
 
 static void loop_run(uv_loop_t *loop)
 {
-    if (use_client_run)
+    if (use_client_run == 2) /* a turn at least every 200 us */
+        assert_int_equal(wsjwt_client_run_every(loop, 200, count_turn, NULL), 0);
+    else if (use_client_run)
         assert_int_equal(wsjwt_client_run(loop, count_turn, NULL), 0);
     else
         uv_run(loop, UV_RUN_DEFAULT);
@@ -234,10 +238,14 @@ static void loop_run(uv_loop_t *loop)
 
 static void world_end(struct world *w);
 
+static void on_cork_turn(uv_timer_t *t);
+
 static void cb_open(struct wsjwt_client *c, const char *protocol, void *user)
 {
     struct world *w = user;
     w->opened++;
+    if (w->cork_later)
+        uv_timer_start(&w->drip, on_cork_turn, 0, 0);
     if (protocol)
         snprintf(w->protocol, sizeof(w->protocol), "%s", protocol);
     if (w->send_on_open)
@@ -348,6 +356,67 @@ static void go(struct world *w, struct wsjwt_client_opts *o)
 
 #define OK_101 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 #define ACCEPT "Sec-WebSocket-Accept: {ACCEPT}\r\n"
+
+/* Outside the client's callbacks (a timer): two messages under two nested
+ * corks; what is queued after each step. Or (cork_later 2) freed while
+ * corked, then uncorked. */
+static void on_cork_turn(uv_timer_t *t)
+{
+    struct world *w = t->data;
+    struct wsjwt_client *c = w->c;
+    wsjwt_client_cork(c);
+    if (w->cork_later == 2) {
+        assert_int_equal(wsjwt_client_send(c, 0, "one", 3), 0);
+        wsjwt_client_free(c);
+        w->c = NULL;
+        wsjwt_client_uncork(c); /* the memory goes now, not at free */
+        world_end(w);
+        return;
+    }
+    wsjwt_client_cork(c);
+    assert_int_equal(wsjwt_client_send(c, 0, "one", 3), 0);
+    assert_int_equal(wsjwt_client_send(c, 0, "two", 3), 0);
+    w->cork_q[0] = wsjwt_client_queued(c);
+    wsjwt_client_uncork(c);
+    w->cork_q[1] = wsjwt_client_queued(c);
+    wsjwt_client_uncork(c);
+    w->cork_q[2] = wsjwt_client_queued(c);
+    wsjwt_client_uncork(c); /* one too many: ignored */
+    wsjwt_client_cork(NULL);
+    wsjwt_client_uncork(NULL);
+    assert_int_equal(wsjwt_client_close(c, 4000, "done here"), 0);
+}
+
+/* wsjwt_client_cork: frames sent outside the client's callbacks wait until
+ * the last uncork, then all go (in one write); a client freed while corked
+ * is released at the uncork (ASan: no leak, no use after free). */
+static void test_cork(void **state)
+{
+    (void)state;
+    struct script sc = {OK_101 ACCEPT "\r\n", NULL, 0, 0, 0};
+    struct world *w = malloc(sizeof(*w));
+    struct wsjwt_client_opts o = {0};
+    run(&sc, &o, w);
+    w->cork_later = 1;
+    go(w, &o);
+    assert_int_equal(w->opened, 1);
+    assert_int_equal(w->cork_q[0], 2 * (6 + 3)); /* two masked frames of 3 bytes held */
+    assert_int_equal(w->cork_q[1], 2 * (6 + 3)); /* still corked once */
+    assert_int_equal(w->cork_q[2], 0);           /* written at the last uncork */
+    uint8_t text[64];
+    size_t tl = 0;
+    unsigned cc;
+    assert_int_equal(client_frames(w, text, &tl, &cc), 3);
+    assert_int_equal(tl, 3);
+    assert_memory_equal(text, "two", 3);
+    assert_int_equal(cc, 4000);
+    run(&sc, &o, w);
+    w->cork_later = 2;
+    go(w, &o);
+    assert_int_equal(w->opened, 1);
+    assert_int_equal(w->closed, 0); /* freed: no callback after */
+    free(w);
+}
 
 static void test_echo_and_server_close(void **state)
 {
@@ -889,6 +958,84 @@ static void test_restart(void **state)
     free(m);
 }
 
+/* The connect timeout after a restart counts from the restart, although
+ * the timer armed by the first connect is left running (arm_connect): a
+ * listener that never accepts (the kernel completes the TCP handshake, no
+ * upgrade answer ever comes), a 300 ms timeout, a restart at 100 ms: one
+ * WSJWT_ETIMEDOUT, at 400 ms, not at 300. */
+struct lazy {
+    uv_loop_t loop;
+    uv_timer_t later;
+    struct wsjwt_client *c;
+    int errors, err, closed;
+    uint64_t t_err;
+};
+
+static void lazy_error(struct wsjwt_client *c, int err, const struct wsjwt_client_response *r, void *user)
+{
+    struct lazy *l = user;
+    (void)c;
+    (void)r;
+    l->errors++;
+    l->err = err;
+    l->t_err = uv_hrtime();
+}
+
+static void lazy_close(struct wsjwt_client *c, int code, const char *reason, size_t len, void *user)
+{
+    struct lazy *l = user;
+    (void)c;
+    (void)code;
+    (void)reason;
+    (void)len;
+    l->closed++;
+}
+
+static void lazy_restart(uv_timer_t *t)
+{
+    struct lazy *l = t->data;
+    assert_int_equal(wsjwt_client_restart(l->c), 0);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_restart_timeout(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    assert_int_equal(bind(fd, (const struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/", ntohs(sa.sin_port));
+    struct lazy *l = calloc(1, sizeof(*l));
+    assert_non_null(l);
+    assert_int_equal(uv_loop_init(&l->loop), 0);
+    struct wsjwt_client_opts o = {.url = url, .connect_timeout_ms = 300, .user = l};
+    o.cb = (struct wsjwt_client_callbacks){NULL, NULL, NULL, lazy_error, lazy_close};
+    assert_int_equal(wsjwt_client_new(&l->loop, &o, &l->c), 0);
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(wsjwt_client_connect(l->c), 0);
+    uv_timer_init(&l->loop, &l->later);
+    l->later.data = l;
+    uv_timer_start(&l->later, lazy_restart, 100, 0);
+    loop_run(&l->loop);
+    assert_int_equal(l->errors, 1);
+    assert_int_equal(l->err, WSJWT_ETIMEDOUT);
+    assert_int_equal(l->closed, 1);
+    uint64_t ms = (l->t_err - t0) / 1000000u;
+    assert_true(ms >= 390); /* libuv's clock is per loop turn, in whole milliseconds */
+    assert_true(ms < 2000);
+    wsjwt_client_free(l->c);
+    loop_run(&l->loop);
+    assert_int_equal(uv_loop_close(&l->loop), 0);
+    free(l);
+    close(fd);
+}
+
 /* wsjwt_client_run drives the same exchanges as uv_run: the scripted
  * server's libuv streams, the drip timer (one byte per turn), refusals,
  * a failed accept, restarts, and every loop closes cleanly (uv_loop_close
@@ -910,6 +1057,66 @@ static void test_client_run(void **state)
     assert_int_equal(wsjwt_client_run(&loop, NULL, NULL), 0);
     assert_int_equal(uv_loop_close(&loop), 0);
     assert_int_equal(wsjwt_client_run(NULL, NULL, NULL), WSJWT_EINVAL);
+}
+
+static unsigned fired;
+static uint64_t fired_at;
+
+static void on_fire(uv_timer_t *t)
+{
+    (void)t;
+    fired++;
+    fired_at = uv_hrtime();
+}
+
+/* Runs a loop whose only handle is a libuv timer of 50 ms, with
+ * wsjwt_client_run_every(max_wait_us) (or wsjwt_client_run when 0): the
+ * timer fires once and not early; returns the loop turns. */
+static unsigned long turns_for_timer(uint64_t max_wait_us)
+{
+    uv_loop_t loop;
+    uv_timer_t t;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(uv_timer_init(&loop, &t), 0);
+    assert_int_equal(uv_timer_start(&t, on_fire, 50, 0), 0);
+    fired = 0;
+    turns = 0;
+    uint64_t t0 = uv_hrtime();
+    if (max_wait_us)
+        assert_int_equal(wsjwt_client_run_every(&loop, max_wait_us, count_turn, NULL), 0);
+    else
+        assert_int_equal(wsjwt_client_run(&loop, count_turn, NULL), 0);
+    assert_int_equal(fired, 1);
+    assert_true(fired_at - t0 >= 49000000u); /* libuv's clock counts whole milliseconds */
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    return turns;
+}
+
+/* wsjwt_client_run_every: the same exchanges as uv_run with its waits
+ * bounded; a loop turn (and on_turn) at least every max_wait_us even when
+ * nothing happens, while libuv's timers still fire when due, not at every
+ * short wait. */
+static void test_client_run_every(void **state)
+{
+    use_client_run = 2;
+    test_echo_and_server_close(state);
+    test_byte_by_byte_and_fragments(state);
+    test_refused_401(state);
+    test_restart(state);
+    use_client_run = 0;
+    /* 50 ms with a turn at least every 500 us: about 100 turns (at least
+     * 10 on a loaded machine); without a bound, one wait for the timer. */
+    unsigned long bounded = turns_for_timer(500), unbounded = turns_for_timer(0);
+    assert_true(bounded >= 10);
+    assert_true(unbounded <= 3);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(wsjwt_client_run_every(&loop, 100, NULL, NULL), 0); /* nothing to run */
+    assert_int_equal(wsjwt_client_run_every(&loop, UINT64_MAX, NULL, NULL), WSJWT_EINVAL);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(wsjwt_client_run_every(NULL, 100, NULL, NULL), WSJWT_EINVAL);
 }
 
 /* The canonical 101 (wsjwt__http_response_canonical): whole, with frames
@@ -1003,6 +1210,9 @@ int main(void)
         cmocka_unit_test(test_whole_frames_and_raw_echo),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_client_run),
+        cmocka_unit_test(test_client_run_every),
+        cmocka_unit_test(test_cork),
+        cmocka_unit_test(test_restart_timeout),
         cmocka_unit_test(test_canonical_101),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,11 @@
  *            (101, or --expect-status), abort, repeat: upgrades/s.
  *   idle     open N authenticated connections, hold them for the duration,
  *            then send one message on each and check its echo.
+ *   broadcast against a server that sends each message to every other
+ *            connection: connection 0 keeps D messages in flight, every
+ *            other connection must receive each of them, in order and byte
+ *            for byte; a message is done when every receiver has it:
+ *            deliveries/s (one thread: the count per message is shared).
  * Phases: connect (echo, idle), warm-up (not counted), measured window.
  *
  * Threads: --threads T runs T libuv loops, each with its share of the
@@ -25,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,13 +53,17 @@
  * 32768-60999 is ~28k; leave room for everything else on the machine). */
 #define PORTS_PER_SOURCE 20000u
 /* Patterns: reply k is checked against pattern k % npat plus its sequence
- * number in the first bytes. */
+ * number in the first bytes (seq_word). npat is a power of two, and so is
+ * each connection's ring of send times (`ring` >= --in-flight): a slot is
+ * a mask, not a division (four per message, 20 to 40 cycles each). */
 #define NPAT 16u
-/* Open loop: messages leave at ticks of --tick-us (a timerfd: libuv's own
- * timers tick at best every millisecond, and 200 messages a tick at
- * 200 000/s arrive at a server as bursts it batches, not as the paced load
- * bench/loadgen offers with its 50 us tick); lateness up to two ticks is the
- * generator's granularity, not the server's doing. */
+/* Open loop: what is due leaves at every loop turn, and the loop turns at
+ * least every --tick-us (wsjwt_client_run_every, as bench/loadgen paces with
+ * its epoll_pwait2 timeout: libuv's own timers tick at best every
+ * millisecond, and 200 messages a tick at 200 000/s arrive at a server as
+ * bursts it batches; a timerfd per tick cost a libuv turn and a read of its
+ * own); lateness up to two ticks is the generator's granularity, not the
+ * server's doing. */
 #define RATE_SLACK_TICKS 2.0
 /* Bytes of patterns per copy (the reference set, and each thread's send
  * set): as many patterns as fit, at least one, at most NPAT (the sequence
@@ -68,7 +76,7 @@
 #define MAX_SLOTS  (16u * 1024u * 1024u)
 #define SEQ_DIGITS 8u
 
-enum mode { M_ECHO, M_UPGRADE, M_IDLE };
+enum mode { M_ECHO, M_UPGRADE, M_IDLE, M_BROADCAST };
 enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_CHECK, P_STOP };
 enum err {
     E_CONNECT,   /* resolve / TCP connect / timeout */
@@ -80,10 +88,13 @@ enum err {
     E_SEND,      /* send refused (backpressure) */
     E_NOREPLY,   /* idle check: no echo */
     E_BEHIND,    /* open loop: a message due while every window was full */
+    E_ORDER,     /* broadcast: a delivery out of sequence (a later one first, or one again) */
+    E_MISSING,   /* broadcast: a delivery still missing when the run ended (after --timeout) */
     E_COUNT
 };
-static const char *const err_names[E_COUNT] = {"connect",  "refused", "handshake", "protocol", "closed",
-                                               "mismatch", "send",    "no_reply",  "behind"};
+static const char *const err_names[E_COUNT] = {"connect", "refused",  "handshake", "protocol",
+                                               "closed",  "mismatch", "send",      "no_reply",
+                                               "behind",  "order",    "missing"};
 
 /* Log-linear histogram of nanoseconds: values below 64 exact, then 32
  * buckets per power of two (at most 3% wide). */
@@ -162,10 +173,13 @@ struct bconn {
     uint32_t sent, recv; /* sequence numbers */
     uint64_t *ts;        /* send times, ring of `inflight` */
     uint8_t open, done, checked;
+    uint8_t member; /* broadcast: a receiver every message must reach */
+    uint8_t dirty;  /* open loop: corked in this pace() */
 };
 
 struct stats {
     uint64_t messages, bytes, upgrades, opened;
+    uint64_t broadcasts; /* broadcast: messages every receiver got (messages counts deliveries) */
     uint64_t errors[E_COUNT];
     struct hist hist;
 };
@@ -175,8 +189,13 @@ struct worker {
     pthread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
-    uv_poll_t rate_poll; /* open loop: the tick timerfd (rate_fd, -1 if none) */
-    int rate_fd;
+    int pacing; /* open loop: end_turn sends what is due */
+    /* Open loop: the connections pace() sent to in this turn, corked until
+     * the end of it (as bench/loadgen writes each touched connection once):
+     * a generator that fell behind catches up with a write per connection,
+     * not one per message. */
+    struct bconn **dirty;
+    uint32_t ndirty;
     /* One clock reading per batch of socket events, as bench/loadgen takes
      * one per epoll_wait: replies handled in the same loop turn share it
      * (a clock_gettime per reply was 37 instructions of about 800 per
@@ -196,13 +215,23 @@ struct worker {
     uint64_t checked;
     uint64_t done, errors;
     int seen_phase; /* the phase this loop last acted on */
+    /* Broadcast: the sender is conns[0] (its `recv` counts messages every
+     * receiver has); bcount[seq % inflight] receivers have message seq;
+     * nrecv receivers take part. At the stop, messages still outstanding
+     * get up to --timeout to arrive (drain) before the missing are counted. */
+    uint32_t *bcount;
+    uint32_t nrecv;
+    uint32_t bcast_due; /* messages done in this loop turn: the next ones leave at its end */
+    int draining;
+    uv_timer_t drain;
 };
 
 struct bench {
     struct opts o;
     struct tokenopts to;
     uint8_t *pat[NPAT]; /* the reference patterns */
-    unsigned npat;
+    unsigned npat;      /* a power of two */
+    uint32_t ring;      /* send-time slots per connection: a power of two, at least --in-flight */
     _Atomic int phase;
     pthread_mutex_t token_lock; /* signing state is shared by the threads */
     struct worker *w;
@@ -299,11 +328,16 @@ static int phase_of(const struct bench *b)
     return atomic_load_explicit(&b->phase, memory_order_relaxed);
 }
 
+static void count_errors(struct worker *w, enum err e, uint64_t n)
+{
+    w->st.errors[e] += n;
+    w->errors += n;
+    atomic_store_explicit(&w->pub_errors, w->errors, memory_order_relaxed);
+}
+
 static void count_error(struct worker *w, enum err e)
 {
-    w->st.errors[e]++;
-    w->errors++;
-    atomic_store_explicit(&w->pub_errors, w->errors, memory_order_relaxed);
+    count_errors(w, e, 1);
 }
 
 /* ---- payloads -------------------------------------------------------------------- */
@@ -333,27 +367,56 @@ static uint64_t hex8(uint32_t seq)
     return x;
 }
 
-static void put_seq(uint8_t *p, size_t size, uint32_t seq)
+/* The 8 bytes that carry message seq: its hex digits in a text message (it
+ * must be UTF-8), the number itself (64 bits, the host's order) in a binary
+ * one, where the 27 instructions of hex8 at each send and each check buy
+ * nothing: both tell every message in flight apart. */
+static uint64_t seq_word(const struct bench *b, uint32_t seq)
 {
-    uint64_t v = hex8(seq);
+    return b->o.binary ? seq : hex8(seq);
+}
+
+static void put_seq(const struct bench *b, uint8_t *p, size_t size, uint32_t seq)
+{
+    uint64_t v = seq_word(b, seq);
     if (size >= SEQ_DIGITS) {
         memcpy(p, &v, SEQ_DIGITS);
         return;
     }
-    /* Shorter messages carry the first `size` digits. */
+    /* Shorter messages carry the first `size` bytes of it. */
     memcpy(p, &v, size);
 }
+
+/* Bytes a short reply's pattern is compared in line, a word at a time,
+ * instead of through a call to memcmp: with 32-byte messages check_reply
+ * went from 98 to 87 instructions per reply (callgrind). */
+#define INLINE_CMP 128u
 
 static int check_reply(const struct bench *b, uint32_t seq, const uint8_t *p, size_t len)
 {
     if (len != b->o.size)
         return 0;
-    size_t n = len < SEQ_DIGITS ? len : SEQ_DIGITS;
-    uint64_t want = hex8(seq), got = 0;
-    memcpy(&got, p, n);
-    if (n < SEQ_DIGITS) /* compare only the digits there are (the rest of got is zero) */
-        memset((uint8_t *)&want + n, 0, SEQ_DIGITS - n);
-    return got == want && memcmp(b->pat[seq % b->npat] + n, p + n, len - n) == 0;
+    uint64_t want = seq_word(b, seq), got = 0;
+    if (len < SEQ_DIGITS) { /* compare only the digits there are (the rest of got is zero) */
+        memcpy(&got, p, len);
+        memset((uint8_t *)&want + len, 0, SEQ_DIGITS - len);
+        return got == want;
+    }
+    memcpy(&got, p, SEQ_DIGITS);
+    const uint8_t *pat = b->pat[seq & (b->npat - 1)];
+    if (len - SEQ_DIGITS > INLINE_CMP)
+        return got == want && memcmp(pat + SEQ_DIGITS, p + SEQ_DIGITS, len - SEQ_DIGITS) == 0;
+    uint64_t d = got ^ want;
+    size_t i = SEQ_DIGITS;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, p + i, 8);
+        memcpy(&y, pat + i, 8);
+        d |= x ^ y;
+    }
+    for (; i < len; i++)
+        d |= (uint64_t)(p[i] ^ pat[i]);
+    return d == 0;
 }
 
 /* --raw-echo: check_reply on a reply still masked with `mask`, in one pass:
@@ -414,13 +477,13 @@ static int check_masked(const struct bench *b, uint32_t seq, const uint8_t *p, s
         uint64_t got;
         memcpy(&m32, mask, 4);
         memcpy(&got, p, 8);
-        digits_ok = (got ^ (((uint64_t)m32 << 32) | m32)) == hex8(seq);
+        digits_ok = (got ^ (((uint64_t)m32 << 32) | m32)) == seq_word(b, seq);
     } else {
-        put_seq(pre, len, seq);
+        put_seq(b, pre, len, seq);
         digits_ok = masked_diff(p, pre, n, mask) == 0;
     }
     /* Then the pattern from byte 8: a multiple of 4, so key phase 0 again. */
-    return digits_ok && masked_diff(p + n, b->pat[seq % b->npat] + n, len - n, mask) == 0;
+    return digits_ok && masked_diff(p + n, b->pat[seq & (b->npat - 1)] + n, len - n, mask) == 0;
 }
 
 /* ---- connections ------------------------------------------------------------------- */
@@ -434,20 +497,42 @@ static uint64_t worker_now(struct worker *w)
     return w->now;
 }
 
+static void pace(struct worker *w);
+static void send_one(struct bconn *bc);
+
+/* Broadcast: the messages that replace those done in this turn leave
+ * together, in one write (as bench/loadgen flushes its sender once per
+ * epoll_wait): the server then reads several at once and serialises them
+ * into one write per receiver, as it would for a client sending a burst.
+ * Sent one by one as each completes, they cost the server a read and a
+ * write per receiver each. */
+static void bcast_send(struct worker *w)
+{
+    struct bconn *snd = &w->conns[0];
+    uint32_t n = w->bcast_due;
+    w->bcast_due = 0;
+    if (!snd->open || !snd->c)
+        return;
+    wsjwt_client_cork(snd->c);
+    while (n--)
+        send_one(snd);
+    wsjwt_client_uncork(snd->c);
+}
+
 static void end_turn(void *arg)
 {
-    ((struct worker *)arg)->now = 0;
+    struct worker *w = arg;
+    if (w->pacing)
+        pace(w);
+    if (w->bcast_due)
+        bcast_send(w);
+    w->now = 0;
 }
 
 static void stop_loop(struct worker *w)
 {
     if (!uv_is_closing((uv_handle_t *)&w->wake))
         uv_close((uv_handle_t *)&w->wake, NULL);
-    if (w->rate_fd >= 0) { /* uv_close takes it out of libuv's set: then it may be closed */
-        uv_close((uv_handle_t *)&w->rate_poll, NULL);
-        close(w->rate_fd);
-        w->rate_fd = -1;
-    }
 }
 
 /* Sends the connection's next message; its latency counts from `t0`. */
@@ -458,14 +543,14 @@ static void send_at(struct bconn *bc, uint64_t t0)
     uint32_t seq = bc->sent;
     if (b->o.count && seq >= b->o.count)
         return; /* this connection's share of a fixed workload is sent */
-    uint8_t *p = w->pat[seq % b->npat];
-    put_seq(p, b->o.size, seq);
+    uint8_t *p = w->pat[seq & (b->npat - 1)];
+    put_seq(b, p, b->o.size, seq);
     int rc = wsjwt_client_send(bc->c, b->o.binary, p, b->o.size);
     if (rc) {
         count_error(w, E_SEND);
         return;
     }
-    bc->ts[seq % b->o.inflight] = t0;
+    bc->ts[seq & (b->ring - 1)] = t0;
     bc->sent++;
 }
 
@@ -476,9 +561,12 @@ static void send_one(struct bconn *bc)
 
 /* One connection ended or failed to open: start the next in its place when
  * the mode wants one. */
+static void bcast_leave(struct worker *w, struct bconn *bc);
+
 static void conn_gone(struct bconn *bc)
 {
     struct worker *w = bc->w;
+    bcast_leave(w, bc);
     if (bc->c) {
         wsjwt_client_free(bc->c);
         bc->c = NULL;
@@ -557,18 +645,125 @@ static void on_open(struct wsjwt_client *c, const char *protocol, void *user)
             send_one(bc);
 }
 
+/* ---- broadcast --------------------------------------------------------------------- */
+
+static void on_drain(uv_timer_t *t);
+
+/* The oldest outstanding messages that every receiver has are done (each
+ * receiver gets them in order, so the counts never grow with the sequence
+ * number): a message's latency is its slowest delivery, and the sender's
+ * window moves on. */
+static void bcast_complete(struct worker *w)
+{
+    struct bench *b = w->b;
+    struct bconn *snd = &w->conns[0];
+    int ph = phase_of(b);
+    while (w->nrecv && snd->recv != snd->sent && w->bcount[snd->recv % b->o.inflight] >= w->nrecv) {
+        uint32_t slot = snd->recv % b->o.inflight;
+        uint64_t t = worker_now(w);
+        w->bcount[slot] = 0;
+        if (ph == P_MEASURE) {
+            w->st.broadcasts++;
+            hist_add(&w->st.hist, t - snd->ts[snd->recv & (b->ring - 1)]);
+        }
+        snd->recv++;
+        if (ph == P_WARMUP || ph == P_MEASURE)
+            w->bcast_due++;
+    }
+    if (w->draining == 1 && (snd->recv == snd->sent || !w->nrecv)) {
+        w->draining = 2; /* all in: stop at the next loop turn, outside the clients' callbacks */
+        uv_timer_start(&w->drain, on_drain, 0, 0);
+    }
+}
+
+/* A receiver left (closed, failed): what it had counts, what it had not is
+ * no longer waited for. */
+static void bcast_leave(struct worker *w, struct bconn *bc)
+{
+    if (!bc->member)
+        return;
+    struct bconn *snd = &w->conns[0];
+    bc->member = 0;
+    for (uint32_t s = snd->recv; s != bc->recv; s++)
+        w->bcount[s % w->b->o.inflight]--;
+    w->nrecv--;
+    bcast_complete(w);
+}
+
+/* A message at a receiver: it must be the next one the sender sent, byte
+ * for byte. Otherwise, when it is a later one (those before it skipped),
+ * each skipped one is an order error and counts as had, so that the run
+ * goes on; an earlier one again is an order error; anything else a
+ * mismatch. A message to the sender itself is a mismatch: a broadcast goes
+ * to every *other* connection. */
+__attribute__((noinline)) static void on_delivery(struct bconn *bc, int binary, const uint8_t *data,
+                                                  size_t len)
+{
+    struct worker *w = bc->w;
+    struct bench *b = w->b;
+    struct bconn *snd = &w->conns[0];
+    uint32_t d = b->o.inflight, seq = bc->recv, first = seq;
+    if (!bc->member || binary != b->o.binary) {
+        count_error(w, E_MISMATCH);
+        return;
+    }
+    if (seq == snd->sent || !check_reply(b, seq, data, len)) {
+        uint32_t ahead = snd->sent - seq, s = seq + 1; /* sent from seq on: at most d */
+        while (s - seq < ahead && !check_reply(b, s, data, len))
+            s++;
+        if (s - seq >= ahead) {
+            enum err e = E_MISMATCH;
+            for (uint32_t k = 1; k <= d && k <= seq; k++)
+                if (check_reply(b, seq - k, data, len)) {
+                    e = E_ORDER;
+                    break;
+                }
+            count_error(w, e);
+            return;
+        }
+        count_errors(w, E_ORDER, s - seq);
+        for (; seq != s; seq++)
+            w->bcount[seq % d]++;
+        bc->recv = s;
+    }
+    bc->recv++;
+    w->bcount[seq % d]++;
+    if (phase_of(b) == P_MEASURE) {
+        w->st.messages++;
+        w->st.bytes += len;
+    }
+    atomic_store_explicit(&w->pub_done, ++w->done, memory_order_relaxed);
+    if (first == snd->recv) /* the oldest outstanding may be done now */
+        bcast_complete(w);
+}
+
 /* A reply: `mask` NULL for one as it was sent, else still masked with it. */
+/* Idle mode: the one echo of the check. */
+__attribute__((noinline)) static void on_idle_reply(struct bconn *bc, int binary, const uint8_t *data,
+                                                    size_t len, const uint8_t *mask)
+{
+    struct worker *w = bc->w;
+    struct bench *b = w->b;
+    if (!bc->checked && bc->sent && binary == b->o.binary &&
+        (mask ? check_masked(b, 0, data, len, mask) : check_reply(b, 0, data, len))) {
+        bc->checked = 1;
+        atomic_store_explicit(&w->pub_checked, ++w->checked, memory_order_relaxed);
+    } else
+        count_error(w, E_MISMATCH);
+}
+
+/* The other modes out of line (noinline): the echo path, run per message,
+ * then saves fewer registers. */
 static void on_reply(struct bconn *bc, int binary, const uint8_t *data, size_t len, const uint8_t *mask)
 {
     struct worker *w = bc->w;
     struct bench *b = w->b;
+    if (b->o.mode == M_BROADCAST) {
+        on_delivery(bc, binary, data, len);
+        return;
+    }
     if (b->o.mode == M_IDLE) {
-        if (!bc->checked && bc->sent && binary == b->o.binary &&
-            (mask ? check_masked(b, 0, data, len, mask) : check_reply(b, 0, data, len))) {
-            bc->checked = 1;
-            atomic_store_explicit(&w->pub_checked, ++w->checked, memory_order_relaxed);
-        } else
-            count_error(w, E_MISMATCH);
+        on_idle_reply(bc, binary, data, len, mask);
         return;
     }
     if (bc->recv == bc->sent || binary != b->o.binary ||
@@ -577,7 +772,7 @@ static void on_reply(struct bconn *bc, int binary, const uint8_t *data, size_t l
         return;
     }
     uint64_t t = worker_now(w);
-    uint64_t lat = t - bc->ts[bc->recv % b->o.inflight];
+    uint64_t lat = t - bc->ts[bc->recv & (b->ring - 1)];
     bc->recv++;
     int ph = phase_of(b);
     if (ph == P_MEASURE) {
@@ -696,41 +891,88 @@ static void start_conn(struct worker *w, struct bconn *bc)
 
 /* ---- the worker loop ---------------------------------------------------------------- */
 
-/* Open loop: message k of this thread is due at start + k / rate. It is sent
- * at the first tick at or after that time. When it leaves more than
- * RATE_SLACK_TICKS ticks late, its latency counts from when it was due, so a
- * stalled server or generator shows in the latency instead of silently
- * lowering the offered rate (coordinated omission); within the slack (the
- * tick's own granularity) it counts from the send. A message due while every
- * window is full is not sent and counts as behind. */
-static void on_rate(uv_poll_t *h, int status, int events)
+/* Open loop, at the end of every loop turn: message k of this thread is due
+ * at start + k / rate, and leaves at the first turn at or after that time,
+ * round-robin over the connections whose window has room. When it leaves
+ * more than RATE_SLACK_TICKS ticks late, its latency counts from when it was
+ * due, so a stalled server or generator shows in the latency instead of
+ * silently lowering the offered rate (coordinated omission); within the
+ * slack (the tick's own granularity) it counts from the send. Once a whole
+ * round finds every window full, what is due is not sent and counts as
+ * behind, all at once (a scan per message would make a generator that fell
+ * behind fall further). */
+static void pace(struct worker *w)
 {
-    struct worker *w = h->data;
     struct bench *b = w->b;
-    uint64_t ticks;
-    (void)status;
-    (void)events;
-    if (read(w->rate_fd, &ticks, sizeof(ticks)) < 0)
-        return; /* not due yet (EAGAIN) */
-    int ph = phase_of(b);
-    if (ph != P_WARMUP && ph != P_MEASURE)
+    uint64_t now = worker_now(w);
+    if ((double)now < w->due)
         return;
     double slack = RATE_SLACK_TICKS * b->o.tick_us * 1e3;
-    uint64_t now = now_ns();
+    uint32_t full = 0; /* connections in a row found without room */
     for (; w->due <= (double)now; w->due += w->interval) {
         struct bconn *bc = NULL;
-        for (uint32_t tries = 0; tries < w->n; tries++) {
-            struct bconn *cand = &w->conns[w->rr++ % w->n];
-            if (cand->open && cand->sent - cand->recv < b->o.inflight) {
+        while (!bc && full < w->n) {
+            struct bconn *cand = &w->conns[w->rr];
+            w->rr = w->rr + 1 == w->n ? 0 : w->rr + 1;
+            if (cand->open && cand->sent - cand->recv < b->o.inflight)
                 bc = cand;
-                break;
-            }
+            else
+                full++;
         }
-        if (!bc)
-            count_error(w, E_BEHIND);
-        else
-            send_at(bc, (double)now - w->due > slack ? (uint64_t)w->due : now);
+        if (!bc) {
+            uint64_t late = (uint64_t)(((double)now - w->due) / w->interval) + 1;
+            count_errors(w, E_BEHIND, late);
+            w->due += (double)late * w->interval;
+            break;
+        }
+        full = 0;
+        if (!bc->dirty) { /* held until every due message is written: one write per connection */
+            bc->dirty = 1;
+            wsjwt_client_cork(bc->c);
+            w->dirty[w->ndirty++] = bc;
+        }
+        send_at(bc, (double)now - w->due > slack ? (uint64_t)w->due : now);
     }
+    for (uint32_t i = 0; i < w->ndirty; i++) {
+        w->dirty[i]->dirty = 0;
+        wsjwt_client_uncork(w->dirty[i]->c);
+    }
+    w->ndirty = 0;
+}
+
+/* The end of the run: every connection closed (or freed). */
+static void stop_conns(struct worker *w)
+{
+    struct bench *b = w->b;
+    for (uint32_t i = 0; i < w->n; i++) {
+        struct bconn *bc = &w->conns[i];
+        if (!bc->c)
+            continue;
+        if (b->o.mode == M_IDLE && bc->open && !bc->checked)
+            count_error(w, E_NOREPLY);
+        /* A byte echo only echoes our close: abort instead of waiting. */
+        if (bc->open && !b->o.raw_echo && wsjwt_client_close(bc->c, 1000, NULL) == 0)
+            continue;
+        wsjwt_client_free(bc->c); /* still connecting, or closing already */
+        bc->c = NULL;
+        w->alive--;
+    }
+    if (w->alive == 0)
+        stop_loop(w);
+}
+
+/* Broadcast, after the stop: all delivered, or --timeout passed; what a
+ * receiver still lacks then is missing. */
+static void on_drain(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    struct bconn *snd = &w->conns[0];
+    for (uint32_t i = 1; i < w->n; i++)
+        if (w->conns[i].member)
+            count_errors(w, E_MISSING, snd->sent - w->conns[i].recv);
+    w->draining = 0;
+    uv_close((uv_handle_t *)&w->drain, NULL);
+    stop_conns(w);
 }
 
 static void on_wake(uv_async_t *a)
@@ -749,26 +991,22 @@ static void on_wake(uv_async_t *a)
         } else if (b->o.mode == M_ECHO && b->o.rate > 0) {
             w->interval = 1e9 / (b->o.rate / b->o.threads);
             w->due = (double)now_ns();
-            long ns = (long)(b->o.tick_us * 1e3);
-            struct itimerspec its = {{ns / 1000000000L, ns % 1000000000L},
-                                     {ns / 1000000000L, ns % 1000000000L}};
-            w->rate_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-            if (w->rate_fd < 0 || timerfd_settime(w->rate_fd, 0, &its, NULL) != 0 ||
-                uv_poll_init(&w->loop, &w->rate_poll, w->rate_fd) != 0) {
-                fprintf(stderr, CMD ": cannot pace (timerfd)\n");
-                if (w->rate_fd >= 0)
-                    close(w->rate_fd);
-                w->rate_fd = -1;
-                count_error(w, E_SEND);
-            } else {
-                w->rate_poll.data = w;
-                uv_poll_start(&w->rate_poll, UV_READABLE, on_rate);
-            }
+            w->pacing = 1;
         } else if (b->o.mode == M_ECHO) {
             for (uint32_t i = 0; i < w->n; i++)
                 if (w->conns[i].open)
                     for (uint32_t k = 0; k < b->o.inflight; k++)
                         send_one(&w->conns[i]);
+        } else if (b->o.mode == M_BROADCAST) {
+            /* The receivers open now are those every message must reach. */
+            for (uint32_t i = 1; i < w->n; i++)
+                if (w->conns[i].open) {
+                    w->conns[i].member = 1;
+                    w->nrecv++;
+                }
+            if (w->conns[0].open && w->nrecv)
+                for (uint32_t k = 0; k < b->o.inflight; k++)
+                    send_one(&w->conns[0]);
         }
     }
     if (ph == P_CHECK && b->o.mode == M_IDLE) {
@@ -777,23 +1015,18 @@ static void on_wake(uv_async_t *a)
                 send_one(&w->conns[i]);
     }
     if (ph == P_STOP) {
-        if (w->rate_fd >= 0)
-            uv_poll_stop(&w->rate_poll);
-        for (uint32_t i = 0; i < w->n; i++) {
-            struct bconn *bc = &w->conns[i];
-            if (!bc->c)
-                continue;
-            if (b->o.mode == M_IDLE && bc->open && !bc->checked)
-                count_error(w, E_NOREPLY);
-            /* A byte echo only echoes our close: abort instead of waiting. */
-            if (bc->open && !b->o.raw_echo && wsjwt_client_close(bc->c, 1000, NULL) == 0)
-                continue;
-            wsjwt_client_free(bc->c); /* still connecting, or closing already */
-            bc->c = NULL;
-            w->alive--;
+        w->pacing = 0;
+        struct bconn *snd = &w->conns[0];
+        if (b->o.mode == M_BROADCAST && snd->recv != snd->sent && w->nrecv) {
+            /* Messages sent are owed to every receiver: give them up to
+             * --timeout (bcast_complete ends the wait when all are in). */
+            w->draining = 1;
+            uv_timer_init(&w->loop, &w->drain);
+            w->drain.data = w;
+            uv_timer_start(&w->drain, on_drain, (uint64_t)(b->o.timeout * 1000.0), 0);
+            return;
         }
-        if (w->alive == 0)
-            stop_loop(w);
+        stop_conns(w);
     }
 }
 
@@ -806,9 +1039,9 @@ static void *worker_main(void *arg)
             start_conn(w, &w->conns[w->next_start++]);
     }
     /* The loop from the clients' own epoll set (see wsjwt_client_run):
-     * libuv runs only for the phase wake-ups, the pacing timerfd and the
-     * clients' timers. */
-    if (wsjwt_client_run(&w->loop, end_turn, w) != 0) {
+     * libuv runs only for the phase wake-ups and the clients' timers. Open
+     * loop: a turn at least every tick, end_turn sends what is due. */
+    if (wsjwt_client_run_every(&w->loop, b->o.rate > 0 ? (uint64_t)b->o.tick_us : 0, end_turn, w) != 0) {
         fprintf(stderr, CMD ": the event loop failed\n");
         count_error(w, E_CONNECT);
     }
@@ -869,9 +1102,12 @@ static void help(FILE *out)
 {
     fputs("usage: wsjwt bench URL [OPTIONS]\n\n"
           "Load-tests a WebSocket server (ours or any other).\n\n"
-          "  --mode M            echo (default), upgrade or idle\n"
-          "  --connections N     echo/idle: connections; upgrade: concurrent workers (100)\n"
-          "  --in-flight D       echo: messages in flight per connection (1)\n"
+          "  --mode M            echo (default), upgrade, idle or broadcast\n"
+          "  --connections N     echo/idle: connections; upgrade: concurrent workers (100);\n"
+          "                      broadcast: 1 sender and N-1 receivers\n"
+          "  --in-flight D       echo: messages in flight per connection (1); broadcast:\n"
+          "                      messages the sender keeps in flight (each done when every\n"
+          "                      receiver has it, in order and byte for byte)\n"
           "  --size BYTES        payload per message (32)\n"
           "  --binary            binary messages (default text)\n"
           "  --deflate           offer permessage-deflate and compress every message sent\n"
@@ -881,7 +1117,8 @@ static void help(FILE *out)
           "                      upgrade, M upgrades in all (for instruction counts)\n"
           "  --warmup S          seconds before measuring (1)\n"
           "  --rate R            echo: R messages/s in all, open loop (default: closed loop)\n"
-          "  --tick-us T         --rate: send what is due every T microseconds (1000)\n"
+          "  --tick-us T         --rate: the loop turns (and sends what is due) at least\n"
+          "                      every T microseconds (1000)\n"
           "  --threads T         event-loop threads (1)\n"
           "  --sources K         spread connections over 127.0.0.1..K (auto beyond 20000)\n"
           "  --expect-status S   upgrade: the status every upgrade must get (101; 401 for\n"
@@ -992,8 +1229,10 @@ static int parse(int argc, char **argv, struct bench *b)
                 o->mode = M_UPGRADE;
             else if (strcmp(v, "idle") == 0)
                 o->mode = M_IDLE;
+            else if (strcmp(v, "broadcast") == 0)
+                o->mode = M_BROADCAST;
             else {
-                fprintf(stderr, CMD ": --mode: echo, upgrade or idle\n");
+                fprintf(stderr, CMD ": --mode: echo, upgrade, idle or broadcast\n");
                 return EXIT_USAGE;
             }
             continue;
@@ -1059,19 +1298,30 @@ static int parse(int argc, char **argv, struct bench *b)
     }
     if (o->threads > o->conns)
         o->threads = o->conns;
-    if (o->count && o->mode == M_IDLE) {
+    if (o->count && (o->mode == M_IDLE || o->mode == M_BROADCAST)) {
         fprintf(stderr, CMD ": --count applies to echo and upgrade\n");
+        return EXIT_USAGE;
+    }
+    if (o->mode == M_BROADCAST && (o->conns < 2 || o->threads > 1 || o->rate > 0 || o->raw_echo)) {
+        /* One thread: every delivery counts towards the same message. */
+        fprintf(stderr, CMD ": --mode broadcast needs 2 connections or more, one thread, no --rate and no "
+                            "--raw-echo\n");
         return EXIT_USAGE;
     }
     if (o->count && !o->duration_given)
         o->duration = MAX_SECONDS;
-    if ((uint64_t)o->conns * o->inflight > MAX_SLOTS) {
-        fprintf(stderr, CMD ": --connections x --in-flight is capped at %u\n", MAX_SLOTS);
+    for (b->ring = 1; b->ring < o->inflight;)
+        b->ring *= 2;
+    if ((uint64_t)o->conns * b->ring > MAX_SLOTS) {
+        fprintf(stderr, CMD ": --connections x --in-flight (rounded up to a power of two) is capped at %u\n",
+                MAX_SLOTS);
         return EXIT_USAGE;
     }
     b->npat = o->size <= NPAT_BYTES / NPAT ? NPAT
               : o->size >= NPAT_BYTES      ? 1
                                            : (unsigned)(NPAT_BYTES / o->size);
+    while (b->npat & (b->npat - 1)) /* down to a power of two */
+        b->npat &= b->npat - 1;
     if (!o->sources) {
         o->sources = 1;
         if (o->conns > PORTS_PER_SOURCE && u.host_len >= 4 && memcmp(u.host, "127.", 4) == 0)
@@ -1089,6 +1339,7 @@ static void merge(struct stats *into, const struct stats *s)
     into->messages += s->messages;
     into->bytes += s->bytes;
     into->upgrades += s->upgrades;
+    into->broadcasts += s->broadcasts;
     into->opened += s->opened;
     for (unsigned e = 0; e < E_COUNT; e++)
         into->errors[e] += s->errors[e];
@@ -1126,7 +1377,10 @@ static void report(struct bench *b, const struct stats *s, const struct sample *
     double ups = (double)s->upgrades / secs;
     double p[5] = {hist_pct_us(&s->hist, 50), hist_pct_us(&s->hist, 90), hist_pct_us(&s->hist, 99),
                    hist_pct_us(&s->hist, 99.9), (double)s->hist.max / 1000.0};
-    const char *mode = o->mode == M_ECHO ? "echo" : o->mode == M_UPGRADE ? "upgrade" : "idle";
+    static const char *const modes[] = {"echo", "upgrade", "idle", "broadcast"};
+    const char *mode = modes[o->mode];
+    int bcast = o->mode == M_BROADCAST;
+    double bps = (double)s->broadcasts / secs;
     FILE *h = o->json ? stderr : stdout;
     fprintf(h, "%s %s: %u connections, %u thread%s, %.1f s measured\n", mode, o->url, o->conns, o->threads,
             o->threads == 1 ? "" : "s", secs);
@@ -1136,6 +1390,13 @@ static void report(struct bench *b, const struct stats *s, const struct sample *
         fprintf(h, "  messages  %llu  (%.0f msg/s, %.2f MB/s)\n", (unsigned long long)s->messages, mps, mbs);
         fprintf(h, "  latency   p50 %.1f us  p90 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us\n", p[0],
                 p[1], p[2], p[3], p[4]);
+    } else if (bcast) {
+        fprintf(h, "  1 sender x %u in flight x %zu B %s, %u receivers\n", o->inflight, o->size,
+                o->binary ? "binary" : "text", o->conns - 1);
+        fprintf(h, "  delivered %llu  (%.0f deliveries/s, %.2f MB/s); %llu messages to all (%.1f/s)\n",
+                (unsigned long long)s->messages, mps, mbs, (unsigned long long)s->broadcasts, bps);
+        fprintf(h, "  latency   (send to last delivery) p50 %.1f us  p90 %.1f us  p99 %.1f us  max %.1f us\n",
+                p[0], p[1], p[2], p[4]);
     } else if (o->mode == M_UPGRADE) {
         fprintf(h, "  upgrades  %llu  (%.0f/s, expecting %u)\n", (unsigned long long)s->upgrades, ups,
                 o->expect);
@@ -1143,17 +1404,18 @@ static void report(struct bench *b, const struct stats *s, const struct sample *
         fprintf(h, "  held      %llu of %u connections (opened in %.2f s)\n", (unsigned long long)s->opened,
                 o->conns, connect_s);
     }
-    uint64_t ops = o->mode == M_ECHO ? s->messages : o->mode == M_UPGRADE ? s->upgrades : 0;
+    uint64_t ops = o->mode == M_ECHO || bcast ? s->messages : o->mode == M_UPGRADE ? s->upgrades : 0;
+    const char *op = o->mode == M_ECHO ? "message" : bcast ? "delivery" : "upgrade";
     double us_op = ops ? cpu / (double)ops * 1e6 : 0, server_us_op = 0, per_conn = 0;
     fprintf(h, "  cpu       %.0f%% of a core (this process)", cpu / secs * 100.0);
     if (ops)
-        fprintf(h, ", %.2f us per %s", us_op, o->mode == M_ECHO ? "message" : "upgrade");
+        fprintf(h, ", %.2f us per %s", us_op, op);
     fputc('\n', h);
     if (sm->server_cpu >= 0) {
         server_us_op = ops ? sm->server_cpu / (double)ops * 1e6 : 0;
         fprintf(h, "  server    %.0f%% of a core (pid %ld)", sm->server_cpu / secs * 100.0, o->server_pid);
         if (ops)
-            fprintf(h, ", %.2f us per %s", server_us_op, o->mode == M_ECHO ? "message" : "upgrade");
+            fprintf(h, ", %.2f us per %s", server_us_op, op);
         fputc('\n', h);
     }
     if (o->mode == M_IDLE && sm->rss0 >= 0 && sm->rss1 >= 0 && s->opened) {
@@ -1184,6 +1446,11 @@ static void report(struct bench *b, const struct stats *s, const struct sample *
     for (unsigned e = 0; e < E_COUNT; e++)
         printf("%s\"%s\":%llu", e ? "," : "", err_names[e], (unsigned long long)s->errors[e]);
     printf("},\"cpu_us_per_op\":%.3f", us_op);
+    /* Broadcast: messages_per_s counts deliveries as well (as bench/loadgen's). */
+    printf(",\"receivers\":%u,\"deliveries\":%llu,\"deliveries_per_s\":%.1f,\"broadcasts\":%llu,"
+           "\"broadcasts_per_s\":%.1f",
+           bcast ? o->conns - 1 : 0, (unsigned long long)(bcast ? s->messages : 0), bcast ? mps : 0,
+           (unsigned long long)s->broadcasts, bps);
     /* The same figures under the flat names bench/loadgen uses, so that the
      * bench/ scripts read either generator's output. */
     printf(",\"latency_p50_us\":%.1f,\"latency_p99_us\":%.1f,\"generator_cpu_util\":%.3f,"
@@ -1243,13 +1510,13 @@ int cmd_bench(int argc, char **argv)
     }
     b->w = calloc(o->threads, sizeof(*b->w));
     struct bconn *conns = calloc(o->conns, sizeof(*conns));
-    uint64_t *ts = calloc((size_t)o->conns * o->inflight, sizeof(uint64_t));
+    uint64_t *ts = calloc((size_t)o->conns * b->ring, sizeof(uint64_t));
     if (!b->w || !conns || !ts) {
         fprintf(stderr, CMD ": out of memory\n");
         return EXIT_REFUSED;
     }
     for (uint32_t i = 0; i < o->conns; i++) {
-        conns[i].ts = ts + (size_t)i * o->inflight;
+        conns[i].ts = ts + (size_t)i * b->ring;
     }
     uint32_t per = o->conns / o->threads, extra = o->conns % o->threads, first = 0;
     for (uint32_t t = 0; t < o->threads; t++) {
@@ -1270,10 +1537,17 @@ int cmd_bench(int argc, char **argv)
                 return EXIT_REFUSED;
             memcpy(w->pat[k], b->pat[k], o->size);
         }
+        if (o->rate > 0 && !(w->dirty = calloc(w->n, sizeof(*w->dirty)))) {
+            fprintf(stderr, CMD ": out of memory\n");
+            return EXIT_REFUSED;
+        }
+        if (o->mode == M_BROADCAST && !(w->bcount = calloc(o->inflight, sizeof(*w->bcount)))) {
+            fprintf(stderr, CMD ": out of memory\n");
+            return EXIT_REFUSED;
+        }
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
-        w->rate_fd = -1;
     }
     struct sample sm = {.server_cpu = -1, .rss0 = -1, .rss1 = -1};
     if (o->server_pid)
@@ -1370,6 +1644,8 @@ int cmd_bench(int argc, char **argv)
             merge(total, &b->w[t].st);
         for (unsigned k = 0; k < b->npat; k++)
             free(b->w[t].pat[k]);
+        free(b->w[t].bcount);
+        free(b->w[t].dirty);
     }
     if (total) {
         report(b, total, &sm);
