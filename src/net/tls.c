@@ -381,7 +381,7 @@ static void rl_switch(struct wsjwt__tls *t)
     const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
     uint16_t suite = c ? (uint16_t)(SSL_CIPHER_get_protocol_id(c) & 0xffff) : 0;
     if (!rl || rl->have != (RL_HAVE_READ | RL_HAVE_WRITE) || SSL_version(t->ssl) != TLS1_3_VERSION ||
-        !wsjwt__tls13_supported(suite) || rl->sec_len != (suite == 0x1302 ? 48u : 32u) || rl->acc_len ||
+        !wsjwt__tls13_supported(suite) || rl->sec_len != wsjwt__tls13_hash_len(suite) || rl->acc_len ||
         SSL_has_pending(t->ssl) || wsjwt__tls13_init(&rl->p, suite, rl->rsec, rl->wsec) != 0) {
         rl_free(t);
         SSL_set_read_ahead(t->ssl, 1);

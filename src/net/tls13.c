@@ -49,7 +49,7 @@ int wsjwt__tls13_expand_label(uint16_t suite, const uint8_t *secret, const char 
     /* struct { uint16 length; opaque label<7..255> = "tls13 " + Label;
      *          opaque context<0..255>; } HkdfLabel;  (RFC 8446 7.1) */
     uint8_t info[2 + 1 + 6 + 32 + 1];
-    size_t ll = strlen(label), hl = strcmp(suite_digest(suite), "SHA384") == 0 ? 48 : 32;
+    size_t ll = strlen(label), hl = wsjwt__tls13_hash_len(suite);
     if (ll > 32 || out_len > 255)
         return WSJWT_ETLS;
     size_t n = 0;
@@ -92,7 +92,7 @@ static int dir_ctx(uint16_t suite, struct wsjwt__tls13_dir *d, int encrypt)
 
 int wsjwt__tls13_key(uint16_t suite, struct wsjwt__tls13_dir *d, const uint8_t *secret, int encrypt)
 {
-    size_t hl = suite == 0x1302 ? 48 : 32, kl = suite_key_len(suite);
+    size_t hl = wsjwt__tls13_hash_len(suite), kl = suite_key_len(suite);
     if (secret != d->secret)
         memcpy(d->secret, secret, hl);
     if (wsjwt__tls13_expand_label(suite, d->secret, "key", d->key, kl) != 0 ||
@@ -109,7 +109,7 @@ int wsjwt__tls13_init(struct wsjwt__tls13 *r, uint16_t suite, const uint8_t *rea
     if (!wsjwt__tls13_supported(suite))
         return WSJWT_EINVAL;
     r->suite = suite;
-    r->hash_len = suite == 0x1302 ? 48 : 32;
+    r->hash_len = (uint8_t)wsjwt__tls13_hash_len(suite);
     int rc = wsjwt__tls13_key(suite, &r->rd, read_secret, 0);
     if (rc == 0)
         rc = wsjwt__tls13_key(suite, &r->wr, write_secret, 1);

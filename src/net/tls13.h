@@ -57,6 +57,13 @@ struct wsjwt__tls13 {
  * TLS_CHACHA20_POLY1305_SHA256. */
 int wsjwt__tls13_supported(uint16_t suite);
 
+/* The suite's hash length, which is also its traffic secrets' length
+ * (RFC 8446 7.1): 48 for TLS_AES_256_GCM_SHA384, else 32. */
+static inline size_t wsjwt__tls13_hash_len(uint16_t suite)
+{
+    return suite == 0x1302 ? 48u : 32u;
+}
+
 /* HKDF-Expand-Label(secret, label, "", out_len) with the suite's hash
  * (RFC 8446 7.1, empty context). 0 or WSJWT_ETLS. */
 int wsjwt__tls13_expand_label(uint16_t suite, const uint8_t *secret, const char *label, uint8_t *out,
