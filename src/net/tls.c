@@ -417,22 +417,20 @@ int wsjwt__tls_rl_start(struct wsjwt__tls *t, int server, uint16_t suite, const 
     return 0;
 }
 
-int wsjwt__tls_rest(struct wsjwt__tls *t)
+void wsjwt__tls_rest(struct wsjwt__tls *t)
 {
     struct wsjwt__tls_rl *rl = t->rl;
     if (!rl_on(t))
-        return 0;
+        return;
     if (rl->used) {
         rl->used = 0;
-        return 0;
+        return;
     }
-    int had = rl->p.rd.ctx || rl->p.wr.ctx;
     wsjwt__tls13_rest(&rl->p);
     if (rl->pend && rl->pend_len == 0) {
         free(rl->pend);
         rl->pend = NULL;
     }
-    return had;
 }
 
 int wsjwt__tls_cipher_contexts(const struct wsjwt__tls *t)

@@ -101,8 +101,7 @@ void wsjwt__tls_keep_buffers(struct wsjwt__tls *t, int keep);
  * the previous call gives back its two cipher contexts (about 2.3 KB; see
  * wsjwt__tls13_rest), remade at its next record. So an idle connection
  * holds no cipher state, and a busy one is never touched. */
-/* 1 when it released them now, else 0. */
-int wsjwt__tls_rest(struct wsjwt__tls *t);
+void wsjwt__tls_rest(struct wsjwt__tls *t);
 
 /* For tests: how many of the record layer's two cipher contexts t holds. */
 int wsjwt__tls_cipher_contexts(const struct wsjwt__tls *t);

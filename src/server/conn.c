@@ -1488,7 +1488,7 @@ static void sweep_one(struct wsjwt_conn *c, void *arg)
         wsjwt__tls_keep_buffers(conn_tls(c), 0); /* quiet again: see TLS_BUSY_MS */
     }
     if ((c->flags & CF_TLS) && sw->tls_rest)
-        (void)wsjwt__tls_rest(conn_tls(c)); /* no record for a period: no cipher contexts */
+        wsjwt__tls_rest(conn_tls(c)); /* no record for a period: no cipher contexts */
     switch (c->state) {
     case CONN_HANDSHAKE:
     case CONN_DEFERRED:
