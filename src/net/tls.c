@@ -14,6 +14,7 @@
 
 #include <wsjwt/error.h>
 
+#include "base/hex.h"
 #include "net/tls.h"
 #include "net/tls13.h"
 
@@ -259,14 +260,6 @@ static struct wsjwt__tls *engine_of(const SSL *ssl)
     return b ? BIO_get_data(b) : NULL;
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* "LABEL <client random, 64 hex> <secret, hex>" (NSS key log format). */
 static void rl_keylog(const SSL *ssl, const char *line)
 {
@@ -287,7 +280,7 @@ static void rl_keylog(const SSL *ssl, const char *line)
     int mine = is_client == !t->ctx->server;
     uint8_t *dst = mine ? rl->wsec : rl->rsec;
     for (size_t i = 0; i < hl / 2; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        int hi = wsjwt__hexval((unsigned char)hex[2 * i]), lo = wsjwt__hexval((unsigned char)hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return;
         dst[i] = (uint8_t)(hi << 4 | lo);
