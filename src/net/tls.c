@@ -154,15 +154,9 @@ static BIO_METHOD *bio_method(void)
  * to the next write key (KeyUpdate) after 2^24 records, for every suite. */
 #define RL_REKEY_AFTER (UINT64_C(1) << 24)
 
-/* RFC 8446 6: alerts and handshake types this layer sends or reads. */
-#define ALERT_CLOSE_NOTIFY       0
-#define ALERT_UNEXPECTED_MESSAGE 10
-#define ALERT_ILLEGAL_PARAMETER  47
-#define ALERT_DECODE_ERROR       50
-#define ALERT_INTERNAL_ERROR     80
-#define ALERT_USER_CANCELED      90
-#define HS_NEW_SESSION_TICKET    4
-#define HS_KEY_UPDATE            24
+/* RFC 8446 4: the post-handshake messages this layer reads or sends. */
+#define HS_NEW_SESSION_TICKET 4
+#define HS_KEY_UPDATE         24
 
 struct wsjwt__tls_rl {
     struct wsjwt__tls13 p;       /* keys and sequence numbers, once active */
@@ -249,6 +243,13 @@ static const char *alert_name(uint8_t a)
     }
 }
 
+/* The negotiated suite's TLS code point (0x1301...), or 0 before one is chosen. */
+static uint16_t suite_of(const SSL *ssl)
+{
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    return c ? (uint16_t)(SSL_CIPHER_get_protocol_id(c) & 0xffff) : 0;
+}
+
 static int rl_on(const struct wsjwt__tls *t)
 {
     return t->rl && t->rl->active;
@@ -297,7 +298,7 @@ static void rl_watch_written(struct wsjwt__tls *t, const uint8_t *p, size_t len)
     struct wsjwt__tls_rl *rl = t->rl;
     if (rl->active || !(rl->have & RL_HAVE_WRITE))
         return;
-    uint16_t suite = (uint16_t)(SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(t->ssl)) & 0xffff);
+    uint16_t suite = suite_of(t->ssl);
     if (!wsjwt__tls13_supported(suite))
         return;
     if (!rl->chk.ctx && wsjwt__tls13_key(suite, &rl->chk, rl->wsec, 0) != 0) {
@@ -371,8 +372,7 @@ static void rl_free(struct wsjwt__tls *t)
 static void rl_switch(struct wsjwt__tls *t)
 {
     struct wsjwt__tls_rl *rl = t->rl;
-    const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
-    uint16_t suite = c ? (uint16_t)(SSL_CIPHER_get_protocol_id(c) & 0xffff) : 0;
+    uint16_t suite = suite_of(t->ssl);
     if (!rl || rl->have != (RL_HAVE_READ | RL_HAVE_WRITE) || SSL_version(t->ssl) != TLS1_3_VERSION ||
         !wsjwt__tls13_supported(suite) || rl->sec_len != wsjwt__tls13_hash_len(suite) || rl->acc_len ||
         SSL_has_pending(t->ssl) || wsjwt__tls13_init(&rl->p, suite, rl->rsec, rl->wsec) != 0) {
@@ -475,7 +475,7 @@ static int rl_handshake(struct wsjwt__tls *t, const uint8_t *p, size_t len)
     struct wsjwt__tls_rl *rl = t->rl;
     /* RFC 8446 5.1: no zero-length handshake fragments. */
     if (len == 0)
-        return rl_fail(t, ALERT_UNEXPECTED_MESSAGE, "empty handshake record");
+        return rl_fail(t, WSJWT__TLS13_UNEXPECTED_MESSAGE, "empty handshake record");
     while (len) {
         if (rl->hs_have < 4) {
             rl->hs_hdr[rl->hs_have++] = *p++;
@@ -485,9 +485,9 @@ static int rl_handshake(struct wsjwt__tls *t, const uint8_t *p, size_t len)
             rl->hs_left = (uint32_t)rl->hs_hdr[1] << 16 | (uint32_t)rl->hs_hdr[2] << 8 | rl->hs_hdr[3];
             if (rl->hs_hdr[0] == HS_KEY_UPDATE) {
                 if (rl->hs_left != 1)
-                    return rl_fail(t, ALERT_DECODE_ERROR, "malformed KeyUpdate");
+                    return rl_fail(t, WSJWT__TLS13_DECODE_ERROR, "malformed KeyUpdate");
             } else if (rl->hs_hdr[0] != HS_NEW_SESSION_TICKET || rl->server) {
-                return rl_fail(t, ALERT_UNEXPECTED_MESSAGE, "unexpected post-handshake message");
+                return rl_fail(t, WSJWT__TLS13_UNEXPECTED_MESSAGE, "unexpected post-handshake message");
             }
             if (rl->hs_left)
                 continue;
@@ -496,12 +496,12 @@ static int rl_handshake(struct wsjwt__tls *t, const uint8_t *p, size_t len)
             uint8_t req = *p++;
             len--;
             if (req > 1)
-                return rl_fail(t, ALERT_ILLEGAL_PARAMETER, "bad KeyUpdate request");
+                return rl_fail(t, WSJWT__TLS13_ILLEGAL_PARAMETER, "bad KeyUpdate request");
             /* RFC 8446 5.1: a key change must end its record. */
             if (len)
-                return rl_fail(t, ALERT_UNEXPECTED_MESSAGE, "KeyUpdate not at a record boundary");
+                return rl_fail(t, WSJWT__TLS13_UNEXPECTED_MESSAGE, "KeyUpdate not at a record boundary");
             if (wsjwt__tls13_update(&rl->p, &rl->p.rd, 0) != 0)
-                return rl_fail(t, ALERT_INTERNAL_ERROR, "key update failed");
+                return rl_fail(t, WSJWT__TLS13_INTERNAL_ERROR, "key update failed");
             rl->ku_due |= req;
             rl->hs_have = 0;
             rl->hs_left = 0;
@@ -554,13 +554,14 @@ static int rl_read(struct wsjwt__tls *t, uint8_t *buf, size_t cap, size_t *n)
         }
         rl->used = 1;
         if (wsjwt__tls13_open(&rl->p, t->in, size, dst, &len, &type, &alert) != 0)
-            return rl_fail(t, alert, alert == 20 ? "bad record MAC" : "malformed record");
+            return rl_fail(t, alert,
+                           alert == WSJWT__TLS13_BAD_RECORD_MAC ? "bad record MAC" : "malformed record");
         t->in += size;
         t->in_len -= size;
         /* RFC 8446 5.1: a handshake message in progress is not interleaved
          * with other content types. */
         if ((rl->hs_have || rl->hs_left) && type != WSJWT__TLS13_HANDSHAKE)
-            return rl_fail(t, ALERT_UNEXPECTED_MESSAGE, "interleaved handshake message");
+            return rl_fail(t, WSJWT__TLS13_UNEXPECTED_MESSAGE, "interleaved handshake message");
         switch (type) {
         case WSJWT__TLS13_APPDATA:
             if (dst == rl->pend) {
@@ -573,10 +574,10 @@ static int rl_read(struct wsjwt__tls *t, uint8_t *buf, size_t cap, size_t *n)
             break;
         case WSJWT__TLS13_ALERT:
             if (len != 2)
-                return rl_fail(t, ALERT_DECODE_ERROR, "malformed alert");
-            if (dst[1] == ALERT_CLOSE_NOTIFY) {
+                return rl_fail(t, WSJWT__TLS13_DECODE_ERROR, "malformed alert");
+            if (dst[1] == WSJWT__TLS13_CLOSE_NOTIFY) {
                 rl->closed = 1;
-            } else if (dst[1] != ALERT_USER_CANCELED) {
+            } else if (dst[1] != WSJWT__TLS13_USER_CANCELED) {
                 /* RFC 8446 6.2: every other alert is fatal. */
                 t->failed = 1;
                 rl->why = alert_name(dst[1]);
@@ -588,7 +589,7 @@ static int rl_read(struct wsjwt__tls *t, uint8_t *buf, size_t cap, size_t *n)
                 return WSJWT_ETLS;
             break;
         default:
-            return rl_fail(t, ALERT_UNEXPECTED_MESSAGE, "unexpected record type");
+            return rl_fail(t, WSJWT__TLS13_UNEXPECTED_MESSAGE, "unexpected record type");
         }
     }
     *n = out;
@@ -603,15 +604,16 @@ static int rl_write(struct wsjwt__tls *t, const uint8_t *p, size_t len)
     struct wsjwt__tls_rl *rl = t->rl;
     int rc;
     if (rl->ku_due && (rc = rl_key_update(t)) != 0)
-        return rl_fail(t, ALERT_INTERNAL_ERROR, "key update failed");
+        return rl_fail(t, WSJWT__TLS13_INTERNAL_ERROR, "key update failed");
     while (len) {
         size_t k = len < WSJWT__TLS13_MAX_PLAIN ? len : WSJWT__TLS13_MAX_PLAIN;
         if ((rc = rl_send(t, WSJWT__TLS13_APPDATA, p, k)) != 0)
-            return rc == WSJWT_ENOMEM ? rc : rl_fail(t, ALERT_INTERNAL_ERROR, "record protection failed");
+            return rc == WSJWT_ENOMEM ? rc
+                                      : rl_fail(t, WSJWT__TLS13_INTERNAL_ERROR, "record protection failed");
         p += k;
         len -= k;
         if (rl->p.wr.seq >= rl->rekey_after && (rc = rl_key_update(t)) != 0)
-            return rl_fail(t, ALERT_INTERNAL_ERROR, "key update failed");
+            return rl_fail(t, WSJWT__TLS13_INTERNAL_ERROR, "key update failed");
     }
     return 0;
 }
@@ -1121,7 +1123,7 @@ int wsjwt__tls_write(struct wsjwt__tls *t, const void *p, size_t len)
 void wsjwt__tls_close_notify(struct wsjwt__tls *t)
 {
     if (rl_on(t)) {
-        static const uint8_t a[2] = {1 /* warning */, ALERT_CLOSE_NOTIFY};
+        static const uint8_t a[2] = {1 /* warning */, WSJWT__TLS13_CLOSE_NOTIFY};
         if (!t->failed)
             (void)rl_send(t, WSJWT__TLS13_ALERT, a, sizeof(a));
         return;

@@ -10,12 +10,6 @@
 
 #include "net/tls13.h"
 
-/* RFC 8446 6: the alerts this file can ask for. */
-#define ALERT_UNEXPECTED_MESSAGE 10
-#define ALERT_BAD_RECORD_MAC     20
-#define ALERT_RECORD_OVERFLOW    22
-#define ALERT_INTERNAL_ERROR     80
-
 int wsjwt__tls13_supported(uint16_t suite)
 {
     return suite == 0x1301 || suite == 0x1302 || suite == 0x1303;
@@ -199,11 +193,11 @@ int wsjwt__tls13_record_ready(const uint8_t *p, size_t len, size_t *size, uint8_
     if (p[0] != WSJWT__TLS13_APPDATA || p[1] != 3 || p[2] != 3) {
         /* RFC 8446 5: after the handshake every record is protected (a
          * change_cipher_spec is no longer allowed either). */
-        *alert = ALERT_UNEXPECTED_MESSAGE;
+        *alert = WSJWT__TLS13_UNEXPECTED_MESSAGE;
         return WSJWT_ETLS;
     }
     if (body > WSJWT__TLS13_MAX_CIPHER || body < 1 + WSJWT__TLS13_TAG) {
-        *alert = body > WSJWT__TLS13_MAX_CIPHER ? ALERT_RECORD_OVERFLOW : ALERT_BAD_RECORD_MAC;
+        *alert = body > WSJWT__TLS13_MAX_CIPHER ? WSJWT__TLS13_RECORD_OVERFLOW : WSJWT__TLS13_BAD_RECORD_MAC;
         return WSJWT_ETLS;
     }
     if (len < WSJWT__TLS13_HEADER + body)
@@ -218,11 +212,11 @@ int wsjwt__tls13_open(struct wsjwt__tls13 *r, const uint8_t *rec, size_t size, u
     struct wsjwt__tls13_dir *d = &r->rd;
     size_t clen = size - WSJWT__TLS13_HEADER - WSJWT__TLS13_TAG;
     if (d->seq == UINT64_MAX) {
-        *alert = ALERT_BAD_RECORD_MAC;
+        *alert = WSJWT__TLS13_BAD_RECORD_MAC;
         return WSJWT_ETLS;
     }
     if (!d->ctx && dir_ctx(r->suite, d, 0) != 0) {
-        *alert = ALERT_INTERNAL_ERROR;
+        *alert = WSJWT__TLS13_INTERNAL_ERROR;
         return WSJWT_ETLS;
     }
     uint8_t nonce[12];
@@ -234,7 +228,7 @@ int wsjwt__tls13_open(struct wsjwt__tls13 *r, const uint8_t *rec, size_t size, u
         EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_SET_TAG, WSJWT__TLS13_TAG,
                             (void *)(uintptr_t)(rec + WSJWT__TLS13_HEADER + clen)) != 1 ||
         EVP_DecryptFinal_ex(d->ctx, out + o, &o2) != 1 || (size_t)(o + o2) != clen) {
-        *alert = ALERT_BAD_RECORD_MAC;
+        *alert = WSJWT__TLS13_BAD_RECORD_MAC;
         return WSJWT_ETLS;
     }
     d->seq++;
@@ -244,11 +238,11 @@ int wsjwt__tls13_open(struct wsjwt__tls13 *r, const uint8_t *rec, size_t size, u
     while (i > 0 && out[i - 1] == 0)
         i--;
     if (i == 0) {
-        *alert = ALERT_UNEXPECTED_MESSAGE;
+        *alert = WSJWT__TLS13_UNEXPECTED_MESSAGE;
         return WSJWT_ETLS;
     }
     if (i - 1 > WSJWT__TLS13_MAX_PLAIN) {
-        *alert = ALERT_RECORD_OVERFLOW;
+        *alert = WSJWT__TLS13_RECORD_OVERFLOW;
         return WSJWT_ETLS;
     }
     *type = out[i - 1];

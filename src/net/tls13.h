@@ -27,6 +27,18 @@ typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
 /* The longest secret: SHA-384's output (TLS_AES_256_GCM_SHA384). */
 #define WSJWT__TLS13_MAX_SECRET 48u
 
+/* Alert descriptions this layer sends or reads (RFC 8446 6). */
+enum {
+    WSJWT__TLS13_CLOSE_NOTIFY = 0,
+    WSJWT__TLS13_UNEXPECTED_MESSAGE = 10,
+    WSJWT__TLS13_BAD_RECORD_MAC = 20,
+    WSJWT__TLS13_RECORD_OVERFLOW = 22,
+    WSJWT__TLS13_ILLEGAL_PARAMETER = 47,
+    WSJWT__TLS13_DECODE_ERROR = 50,
+    WSJWT__TLS13_INTERNAL_ERROR = 80,
+    WSJWT__TLS13_USER_CANCELED = 90,
+};
+
 /* Record content types (RFC 8446 5.1, B.1). */
 enum {
     WSJWT__TLS13_ALERT = 21,
