@@ -217,6 +217,24 @@ WSJWT_API int wsjwt_client_run_every(uv_loop_t *loop, uint64_t max_wait_us, void
  * was queued), WSJWT_ENOMEM. */
 WSJWT_API int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size_t len);
 
+/* BENCHMARKS ONLY (wsjwt bench): sends one binary message whose bytes on
+ * the wire are `wire` as given. The frame is masked with a fresh key from
+ * the CSPRNG like every other (RFC 6455 5.3), so the payload the server
+ * unmasks is wire XOR key (key[i % 4] for byte i); the key is written to
+ * `key`, for checking the echo. A load generator that sends the same bytes
+ * again and again saves the masking pass over every payload (and, from
+ * 16 KiB, the copy: the kernel takes the bytes from `wire`), while the
+ * server still sees a fresh key and a different payload each time. Never
+ * for application data: the point of masking is that the caller does NOT
+ * choose the bytes on the wire. Not compressed, even with
+ * permessage-deflate. `wire` must stay valid and unchanged until the frame
+ * is written or queued: when the call returns, or, when sent from one of
+ * c's callbacks or between wsjwt_client_cork() and uncork, when that
+ * callback returns or at the uncork. Returns as wsjwt_client_send, and
+ * WSJWT_EINVAL for a NULL key. */
+WSJWT_API int wsjwt_client_bench_send_wire(struct wsjwt_client *c, const void *wire, size_t len,
+                                           uint8_t key[4]);
+
 /* Holds what is sent on `c` until the matching wsjwt_client_uncork(), which
  * writes it all in one write, as frames sent from inside c's own callbacks
  * go: for an application that sends several messages on one client from

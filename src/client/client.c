@@ -175,13 +175,35 @@ struct wsjwt_client {
  * allocation with the shared read buffer (shared_rbuf). Clients belong to
  * their loop's thread: no lock. */
 #define CORK_SIZE (320u * 1024u) /* four 64 KiB frames with their headers */
+/* wsjwt_client_bench_send_wire: the payload of a frame from this size is
+ * not copied into the cork; the cork keeps a pointer to the caller's bytes
+ * (a segment), and the flush is one sendmsg of the cork's bytes and those,
+ * in order: the kernel then copies each payload from where it is (64 KiB
+ * messages: a 64 KiB copy per message saved, the way bench/loadgen writes
+ * its frames). At most CORK_SEGS segments (of either kind) per flush. */
+#define WIRE_SEGMENT (16u * 1024u)
+#define CORK_SEGS    32u
 struct cork {
     uint8_t *p;
     size_t len;
     struct wsjwt_client *owner; /* whose frames it holds, or NULL */
+    /* Segments: what goes before cork.p + seg_end, in order (ranges of the
+     * cork and callers' payloads); the cork's bytes from seg_end follow.
+     * ext: the callers' bytes among them. */
+    struct iovec seg[CORK_SEGS];
+    unsigned nseg;
+    size_t seg_end, ext;
 };
 static _Thread_local struct cork cork;
 static uint8_t *shared_rbuf(void);
+
+/* Empties the cork (its frames are sent or no longer wanted). */
+static void cork_drop(void)
+{
+    cork.owner = NULL;
+    cork.len = cork.seg_end = cork.ext = 0;
+    cork.nseg = 0;
+}
 
 static void shut(struct wsjwt_client *c);
 static void tx_flush(struct wsjwt_client *c);
@@ -312,10 +334,8 @@ static void sock_close(struct wsjwt_client *c, int reset)
     close(c->fd);
     c->fd = -1;
     c->writing = 0;
-    if (cork.owner == c) {
-        cork.owner = NULL;
-        cork.len = 0;
-    }
+    if (cork.owner == c)
+        cork_drop();
 }
 
 static void shut(struct wsjwt_client *c)
@@ -429,22 +449,54 @@ static ssize_t sock_send(struct wsjwt_client *c, const void *p, size_t n)
 
 static void tls_tx(struct wsjwt_client *c);
 
+/* Copies the bytes of iov[0..k) from offset `skip` on to dst. */
+static void iov_copy(uint8_t *dst, const struct iovec *iov, unsigned k, size_t skip)
+{
+    for (unsigned i = 0; i < k; i++) {
+        size_t l = iov[i].iov_len;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        memcpy(dst, (const uint8_t *)iov[i].iov_base + skip, l - skip);
+        dst += l - skip;
+        skip = 0;
+    }
+}
+
 /* Sends what the cork holds for c and frees it: 0 when all went, else the
  * rest is moved in front of what `out` holds (frames that did not fit in the
- * cork came after) and c waits for the socket (or failed). */
+ * cork came after) and c waits for the socket (or failed). With segments
+ * (WIRE_SEGMENT) it is one sendmsg of them all. */
 static int cork_flush(struct wsjwt_client *c)
 {
-    size_t n = cork.len;
-    cork.owner = NULL;
-    cork.len = 0;
-    ssize_t w = sock_send(c, cork.p, n);
+    struct iovec iov[CORK_SEGS + 1];
+    unsigned k = 0;
+    size_t total = cork.len + cork.ext;
+    ssize_t w;
+    if (!cork.nseg) {
+        iov[k++] = (struct iovec){cork.p, cork.len};
+        w = sock_send(c, cork.p, cork.len);
+    } else {
+        memcpy(iov, cork.seg, cork.nseg * sizeof(*iov));
+        k = cork.nseg;
+        if (cork.len > cork.seg_end)
+            iov[k++] = (struct iovec){cork.p + cork.seg_end, cork.len - cork.seg_end};
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = k};
+        do
+            w = wsjwt__sys_sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+        if (w < 0)
+            w = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    }
+    cork_drop();
     if (w < 0) {
         c->out.len = c->out_off = 0;
         c->writing = 0;
         fail(c, WSJWT_EIO, NULL, (int)w);
         return -1;
     }
-    size_t rest = n - (size_t)w, queued = c->out.len - c->out_off;
+    size_t rest = total - (size_t)w, queued = c->out.len - c->out_off;
     if (rest == 0)
         return 0;
     if (buf_reserve(&c->out, rest, SIZE_MAX) != 0) {
@@ -452,7 +504,7 @@ static int cork_flush(struct wsjwt_client *c)
         return -1;
     }
     memmove(c->out.p + c->out_off + rest, c->out.p + c->out_off, queued);
-    memcpy(c->out.p + c->out_off, cork.p + w, rest);
+    iov_copy(c->out.p + c->out_off, iov, k, (size_t)w);
     c->out.len += rest;
     c->writing = 1;
     return 1;
@@ -547,23 +599,44 @@ static void xor_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t m
     xor_words(dst, src, i, n, mask);
 }
 
+/* Frames go out as soon as they are written. Set at the first frame, not at
+ * connect: the request is one write that Nagle never holds, and a client
+ * that only upgrades (bench --mode upgrade) saves a system call per
+ * connection. */
+static inline void set_nodelay(struct wsjwt_client *c)
+{
+    if (!c->nodelay && c->fd >= 0) {
+        int one = 1;
+        (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c->nodelay = 1;
+    }
+}
+
 /* Append one masked frame to `out`; flush unless we are inside a callback of
- * this client (then the caller's frames go out together when it returns). */
-/* queue_frame's body, in line in wsjwt_client_send (one call and its
- * register saves less per message). */
+ * this client (then the caller's frames go out together when it returns).
+ * queue_frame's body, in line in wsjwt_client_send (one call and its
+ * register saves less per message). `wire_key` NULL: `data` is the payload,
+ * masked here. Else `data` are the bytes that go on the wire as they are
+ * (wsjwt_client_bench_send_wire): the payload is data XOR the fresh key,
+ * which is also copied to wire_key. Call sites pass a constant, so each
+ * in-lined copy keeps one of the two. */
 static inline __attribute__((always_inline)) int frame_out(struct wsjwt_client *c, unsigned first,
-                                                           const void *data, size_t len)
+                                                           const void *data, size_t len, uint8_t *wire_key)
 {
     /* A small frame's header is 2 bytes and the key (no call per message). */
     size_t hs = len < 126 ? 6 : wsjwt__ws_header_size(len, 1), n = hs;
     if (len > SIZE_MAX - hs)
         return WSJWT_ETOOBIG;
+    /* A large wire frame's payload stays where it is (a segment, see
+     * WIRE_SEGMENT): only its header goes into the cork. */
+    int seg = wire_key && len >= WIRE_SEGMENT;
     /* The cork when c owns it or it is free, nothing of c's waits (order),
      * the frame fits, and the frame will be flushed from a socket of ours
      * (not wss://: TLS encrypts from `out`). */
     int corked = !c->tls && c->fd >= 0 && c->state > ST_CONNECTING && c->out.len == c->out_off &&
-                 (!cork.owner || cork.owner == c) && hs + len <= CORK_SIZE - cork.len &&
-                 (cork.p || shared_rbuf());
+                 (!cork.owner || cork.owner == c) && hs + (seg ? 0 : len) <= CORK_SIZE - cork.len &&
+                 (!seg || cork.nseg + 2 <= CORK_SEGS) && (cork.p || shared_rbuf());
+    seg = seg && corked;
     int rc;
     uint8_t *p;
     if (corked) {
@@ -580,24 +653,32 @@ static inline __attribute__((always_inline)) int frame_out(struct wsjwt_client *
     if (len < 126) { /* the usual small frame, without the general writer nor a vector call */
         p[0] = (uint8_t)first;
         p[1] = (uint8_t)(0x80u | len);
-        xor_words(p + hs, data, 0, len, p + hs - 4);
+        if (wire_key)
+            memcpy(p + hs, data, len);
+        else
+            xor_words(p + hs, data, 0, len, p + hs - 4);
     } else {
         uint8_t mask[4];
         memcpy(mask, p + hs - 4, 4);
         if ((rc = wsjwt__ws_write_header(p, hs, first, len, mask, &n)) != 0)
             return rc;
-        xor_mask(p + hs, data, len, p + hs - 4);
+        if (wire_key && !seg)
+            memcpy(p + hs, data, len);
+        else if (!wire_key)
+            xor_mask(p + hs, data, len, p + hs - 4);
     }
-    if (!c->nodelay && c->fd >= 0) {
-        /* Frames go out as soon as they are written. Set at the first frame,
-         * not at connect: the request is one write that Nagle never holds,
-         * and a client that only upgrades (bench --mode upgrade) saves a
-         * system call per connection. */
-        int one = 1;
-        (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        c->nodelay = 1;
-    }
-    if (corked) {
+    if (wire_key)
+        memcpy(wire_key, p + hs - 4, 4);
+    set_nodelay(c);
+    if (seg) {
+        cork.len += hs;
+        if (cork.len > cork.seg_end)
+            cork.seg[cork.nseg++] = (struct iovec){cork.p + cork.seg_end, cork.len - cork.seg_end};
+        cork.seg[cork.nseg++] = (struct iovec){(void *)(uintptr_t)data, len};
+        cork.seg_end = cork.len;
+        cork.ext += len;
+        cork.owner = c;
+    } else if (corked) {
         cork.len += hs + len;
         cork.owner = c;
     } else {
@@ -610,7 +691,7 @@ static inline __attribute__((always_inline)) int frame_out(struct wsjwt_client *
 
 static int queue_frame(struct wsjwt_client *c, unsigned first, const void *data, size_t len)
 {
-    return frame_out(c, first, data, len);
+    return frame_out(c, first, data, len, NULL);
 }
 
 /* ---- connect ----------------------------------------------------------------- */
@@ -1802,7 +1883,7 @@ int wsjwt_client_connect(struct wsjwt_client *c)
 
 static size_t queued_bytes(const struct wsjwt_client *c)
 {
-    return c->out.len - c->out_off + (cork.owner == c ? cork.len : 0) +
+    return c->out.len - c->out_off + (cork.owner == c ? cork.len + cork.ext : 0) +
            (c->tls ? wsjwt__tls_out_size(c->tls) : 0);
 }
 
@@ -1885,7 +1966,9 @@ int wsjwt_client_run(uv_loop_t *loop, void (*on_turn)(void *arg), void *arg)
     return wsjwt_client_run_every(loop, 0, on_turn, arg);
 }
 
-int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size_t len)
+/* What wsjwt_client_send and wsjwt_client_bench_send_wire check first: 0
+ * when a message of len bytes may be queued now. */
+static inline int send_allowed(const struct wsjwt_client *c, const void *data, size_t len)
 {
     if (!c || c->state != ST_OPEN)
         return WSJWT_ESTATE;
@@ -1895,19 +1978,35 @@ int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size
     size_t queued = queued_bytes(c);
     if (queued && (len > c->max_send_queue || queued > c->max_send_queue - len))
         return WSJWT_EBACKPRESSURE;
+    return 0;
+}
+
+int wsjwt_client_send(struct wsjwt_client *c, int binary, const void *data, size_t len)
+{
+    int rc = send_allowed(c, data, len);
+    if (rc)
+        return rc;
     unsigned first = WSJWT__WS_FIN | (binary ? WSJWT__WS_BINARY : WSJWT__WS_TEXT);
     if (c->pmd && len >= c->deflate_threshold) {
         /* RFC 7692 7.2.1: the whole message compressed, RSV1 on its frame. */
         struct wsjwt__pmd_buf *b = &c->pmd->buf;
         b->len = 0;
-        int rc = wsjwt__pmd_ctx_deflate(&c->pmd->ctx, data, len, b);
+        rc = wsjwt__pmd_ctx_deflate(&c->pmd->ctx, data, len, b);
         if (rc == 0)
             rc = queue_frame(c, first | WSJWT__WS_RSV1, b->data, b->len);
         if (b->cap > KEEP_OUT)
             wsjwt__pmd_buf_free(b);
         return rc;
     }
-    return frame_out(c, first, data, len);
+    return frame_out(c, first, data, len, NULL);
+}
+
+int wsjwt_client_bench_send_wire(struct wsjwt_client *c, const void *wire, size_t len, uint8_t key[4])
+{
+    int rc = send_allowed(c, wire, len);
+    if (rc || !key)
+        return rc ? rc : WSJWT_EINVAL;
+    return frame_out(c, WSJWT__WS_FIN | WSJWT__WS_BINARY, wire, len, key);
 }
 
 void wsjwt_client_cork(struct wsjwt_client *c)

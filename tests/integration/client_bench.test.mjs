@@ -16,9 +16,11 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { jwt, WebSocket, BIN, SECRET, startServer } from './lib.mjs';
 
-// The tutorial's server, with two misbehaviours for the negative tests:
-// path /corrupt changes one byte of every 5th reply, /drop closes every
-// connection with 1011 after 20 messages.
+// The tutorial's server, with misbehaviours for the negative tests: path
+// /corrupt changes one byte of every 5th reply, /drop closes every
+// connection with 1011 after 20 messages, /swap answers every 7th and 8th
+// message in the wrong order, /replay answers every 6th message with the
+// one before it again.
 function startNodeServer() {
   const wss = new WebSocket.Server({
     host: '127.0.0.1',
@@ -31,6 +33,8 @@ function startNodeServer() {
   });
   wss.on('connection', (ws, req) => {
     let n = 0;
+    let held = null;
+    let prev = null;
     ws.on('message', (data, isBinary) => {
       n++;
       if (req.url === '/drop' && n === 20) return ws.close(1011, 'dropping');
@@ -38,7 +42,17 @@ function startNodeServer() {
         data = Buffer.from(data);
         data[data.length - 1] ^= 1;
       }
-      ws.send(data, { binary: isBinary });
+      if (req.url === '/swap' && n % 8 === 7) {
+        held = data;
+        return;
+      }
+      const again = req.url === '/replay' && n % 6 === 0 ? prev : null;
+      prev = data;
+      ws.send(again ?? data, { binary: isBinary });
+      if (held) {
+        ws.send(held, { binary: isBinary });
+        held = null;
+      }
     });
   });
   return new Promise((resolve) => wss.on('listening', () => resolve(wss)));
@@ -253,6 +267,40 @@ test('the checks bite: corrupted replies are mismatches, dropped connections are
   assert.equal(r.json.opened, 0);
 });
 
+test('every echo is checked against its own message: corrupted, reordered and repeated replies are mismatches', async () => {
+  // Binary echo sends fixed wire bytes under a fresh key per message (the
+  // key tells the payloads apart); text echo writes a sequence number into
+  // each message. Both must catch each misbehaviour, short messages (the
+  // in-line check) and long ones (the vector check, and from 16 KiB the
+  // payload sent from the generator's own memory).
+  const base = `ws://127.0.0.1:${node.address().port}`;
+  for (const p of ['/corrupt', '/swap', '/replay']) {
+    for (const kind of [['--binary'], []]) {
+      for (const size of ['32', '20000']) {
+        const r = await bench([`${base}${p}`, '--token', token, ...kind, '--size', size, '--connections', '2',
+          '--in-flight', '4', '--duration', '0.5', '--warmup', '0']);
+        const what = `${p} ${kind} ${size}: ${JSON.stringify(r.json?.errors_by_kind)}`;
+        assert.equal(r.code, 1, what);
+        assert.ok(r.json.errors_by_kind.mismatch > 0, what);
+        assert.equal(r.json.errors_by_kind.protocol, 0, what);
+        assert.ok(r.json.messages > 0, what); // the others pass
+      }
+    }
+  }
+});
+
+test('64 KiB messages, deep windows: what the socket does not take waits, in order, every byte checked', async () => {
+  // 24 messages of 64 KiB in flight per connection: more than a send
+  // buffer holds, and more large messages than one write gathers.
+  for (const [name, url] of peers()) {
+    const r = await bench([url, '--token', token, '--binary', '--size', '65536', '--connections', '2',
+      '--in-flight', '24', ...SHORT]);
+    assert.equal(r.code, 0, `${name}: ${r.err}`);
+    assert.equal(r.json.errors, 0, JSON.stringify(r.json.errors_by_kind));
+    assert.ok(r.json.messages > 100, `${name}: ${r.json.messages}`);
+  }
+});
+
 test('usage errors exit 2', async () => {
   for (const args of [[], ['http://x/'], ['ws://127.0.0.1:1/', '--mode', 'nope'], ['ws://127.0.0.1:1/', '--connections', '0']]) {
     const r = await bench(args);
@@ -280,6 +328,12 @@ test('--raw-echo drives bench/raw_echo (the loopback floor); without it the stri
     let r = await bench([url, '--raw-echo', '--binary', '--connections', '4', '--in-flight', '4', ...SHORT]);
     assert.equal(r.code, 0, r.err);
     assert.equal(r.json.errors, 0);
+    assert.ok(r.json.messages > 100);
+    // 64 KiB messages, 24 in flight: our frames come back whole and in order
+    r = await bench([url, '--raw-echo', '--binary', '--size', '65536', '--connections', '2', '--in-flight', '24',
+      ...SHORT]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.errors, 0, JSON.stringify(r.json.errors_by_kind));
     assert.ok(r.json.messages > 100);
     // a real client refuses the echo's fixed Accept (and would refuse its masked frames)
     r = await bench([url, '--connections', '2', ...SHORT]);

@@ -68,6 +68,9 @@ struct world {
     size_t flood_sent, flood_queued;
     int cork_later; /* on open: a turn later, send corked (1), or free while corked (2) */
     size_t cork_q[3];
+    int wire; /* on open and a turn later: wsjwt_client_bench_send_wire (test_send_wire) */
+    uint8_t wire_keys[4][4];
+    size_t wire_q;
 };
 
 static void on_peer_closed(uv_handle_t *h)
@@ -239,6 +242,9 @@ static void loop_run(uv_loop_t *loop)
 static void world_end(struct world *w);
 
 static void on_cork_turn(uv_timer_t *t);
+static void on_wire_turn(uv_timer_t *t);
+static const uint8_t *wire_bytes(void);
+#define WIRE_BIG 20000u
 
 static void cb_open(struct wsjwt_client *c, const char *protocol, void *user)
 {
@@ -246,6 +252,18 @@ static void cb_open(struct wsjwt_client *c, const char *protocol, void *user)
     w->opened++;
     if (w->cork_later)
         uv_timer_start(&w->drip, on_cork_turn, 0, 0);
+    if (w->wire) {
+        /* From a callback: all held until it returns, the large ones as
+         * segments of the caller's bytes around the cork's. */
+        const uint8_t *b = wire_bytes();
+        assert_int_equal(wsjwt_client_bench_send_wire(c, b, 5, w->wire_keys[0]), 0);
+        assert_int_equal(wsjwt_client_bench_send_wire(c, b, WIRE_BIG, w->wire_keys[1]), 0);
+        assert_int_equal(wsjwt_client_send(c, 0, "mid", 3), 0);
+        assert_int_equal(wsjwt_client_bench_send_wire(c, b + 1, WIRE_BIG, w->wire_keys[2]), 0);
+        assert_int_equal(wsjwt_client_bench_send_wire(c, b, 1, NULL), WSJWT_EINVAL);
+        w->wire_q = wsjwt_client_queued(c);
+        uv_timer_start(&w->drip, on_wire_turn, 0, 0);
+    }
     if (protocol)
         snprintf(w->protocol, sizeof(w->protocol), "%s", protocol);
     if (w->send_on_open)
@@ -385,6 +403,82 @@ static void on_cork_turn(uv_timer_t *t)
     wsjwt_client_cork(NULL);
     wsjwt_client_uncork(NULL);
     assert_int_equal(wsjwt_client_close(c, 4000, "done here"), 0);
+}
+
+/* The caller's wire bytes: any pattern but a constant one. */
+static const uint8_t *wire_bytes(void)
+{
+    static uint8_t b[WIRE_BIG + 1];
+    for (size_t i = 0; i < sizeof(b); i++)
+        b[i] = (uint8_t)(i * 7u + (i >> 8));
+    return b;
+}
+
+/* Outside the callbacks: a large wire frame goes at once. */
+static void on_wire_turn(uv_timer_t *t)
+{
+    struct world *w = t->data;
+    assert_int_equal(wsjwt_client_bench_send_wire(w->c, wire_bytes(), WIRE_BIG, w->wire_keys[3]), 0);
+    assert_int_equal(wsjwt_client_queued(w->c), 0);
+    assert_int_equal(wsjwt_client_close(w->c, 4000, "done here"), 0);
+}
+
+/* wsjwt_client_bench_send_wire: the bytes on the wire are the caller's, under
+ * a fresh key the call reports (so the payload is wire XOR key), in the
+ * order sent, mixed with ordinary frames; small ones copied into the cork,
+ * large ones sent from the caller's memory (segments), all in one write. */
+static void test_send_wire(void **state)
+{
+    (void)state;
+    struct script sc = {OK_101 ACCEPT "\r\n", NULL, 0, 0, 0};
+    struct world *w = malloc(sizeof(*w));
+    struct wsjwt_client_opts o = {0};
+    run(&sc, &o, w);
+    w->wire = 1;
+    go(w, &o);
+    assert_int_equal(w->opened, 1);
+    assert_int_equal(w->errors, 0);
+    /* held in the callback: 5 + 6, 20000 + 8, 3 + 6, 20000 + 8 bytes */
+    assert_int_equal(w->wire_q, 11 + 20008 + 9 + 20008);
+    const uint8_t *b = wire_bytes();
+    struct {
+        const uint8_t *wire;
+        size_t len;
+        int key; /* index in wire_keys, -1: the text frame */
+    } want[] = {
+        {b, 5, 0}, {b, WIRE_BIG, 1}, {(const uint8_t *)"mid", 3, -1}, {b + 1, WIRE_BIG, 2}, {b, WIRE_BIG, 3}};
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const uint8_t *f = w->got + off;
+        assert_true(off + 8 <= w->got_len);
+        size_t len = f[1] & 0x7fu, hs = 6;
+        if (len == 126) {
+            len = (size_t)f[2] << 8 | f[3];
+            hs = 8;
+        }
+        assert_int_equal(f[1] & 0x80u, 0x80u); /* masked */
+        assert_int_equal(len, want[i].len);
+        assert_true(off + hs + len <= w->got_len);
+        const uint8_t *key = f + hs - 4, *pl = f + hs;
+        if (want[i].key < 0) {
+            assert_int_equal(f[0], 0x81);
+            for (size_t k = 0; k < len; k++)
+                assert_int_equal(pl[k] ^ key[k & 3u], want[i].wire[k]);
+        } else {
+            assert_int_equal(f[0], 0x82); /* FIN, binary, no RSV bit */
+            assert_memory_equal(key, w->wire_keys[want[i].key], 4);
+            assert_memory_equal(pl, want[i].wire, len); /* the caller's bytes as they are */
+        }
+        off += hs + len;
+    }
+    /* a fresh key each (the odds of two equal among four are 6 in 2^32) */
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            assert_memory_not_equal(w->wire_keys[i], w->wire_keys[j], 4);
+    unsigned cc;
+    assert_int_equal(client_frames(w, NULL, NULL, &cc), 6);
+    assert_int_equal(cc, 4000);
+    free(w);
 }
 
 /* wsjwt_client_cork: frames sent outside the client's callbacks wait until
@@ -1212,6 +1306,7 @@ int main(void)
         cmocka_unit_test(test_client_run),
         cmocka_unit_test(test_client_run_every),
         cmocka_unit_test(test_cork),
+        cmocka_unit_test(test_send_wire),
         cmocka_unit_test(test_restart_timeout),
         cmocka_unit_test(test_canonical_101),
     };

@@ -172,6 +172,7 @@ struct bconn {
     uint32_t idx;
     uint32_t sent, recv; /* sequence numbers */
     uint64_t *ts;        /* send times, ring of `inflight` */
+    uint32_t *keys;      /* wire sends: each message's mask key, the same ring */
     uint8_t open, done, checked;
     uint8_t member; /* broadcast: a receiver every message must reach */
     uint8_t dirty;  /* open loop: corked in this pace() */
@@ -232,6 +233,7 @@ struct bench {
     uint8_t *pat[NPAT]; /* the reference patterns */
     unsigned npat;      /* a power of two */
     uint32_t ring;      /* send-time slots per connection: a power of two, at least --in-flight */
+    int wire;           /* echo of binary messages sent as fixed wire bytes (check_wire) */
     _Atomic int phase;
     pthread_mutex_t token_lock; /* signing state is shared by the threads */
     struct worker *w;
@@ -435,6 +437,25 @@ typedef uint64_t vec32 __attribute__((vector_size(32)));
 #define CHECK_CLONES
 #endif
 
+/* The OR of (p XOR key XOR want) over bytes [i, n), key phase 0 at i: a
+ * word at a time, then byte by byte. */
+static inline uint64_t diff_words(const uint8_t *p, const uint8_t *want, size_t i, size_t n,
+                                  const uint8_t mask[4])
+{
+    uint32_t m32;
+    memcpy(&m32, mask, 4);
+    uint64_t m = ((uint64_t)m32 << 32) | m32, d = 0; /* the key twice, in memory order */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, p + i, 8);
+        memcpy(&y, want + i, 8);
+        d |= x ^ m ^ y;
+    }
+    for (; i < n; i++)
+        d |= (uint64_t)(p[i] ^ mask[i & 3u] ^ want[i]);
+    return d;
+}
+
 /* The OR of (p XOR key XOR want) over n bytes whose key phase is 0: zero
  * when p unmasks to want. */
 CHECK_CLONES
@@ -442,7 +463,7 @@ static uint64_t masked_diff(const uint8_t *p, const uint8_t *want, size_t n, con
 {
     uint32_t m32;
     memcpy(&m32, mask, 4);
-    uint64_t m = ((uint64_t)m32 << 32) | m32, d = 0;
+    uint64_t m = ((uint64_t)m32 << 32) | m32;
     vec32 mv = {m, m, m, m}, acc = {0, 0, 0, 0};
     size_t i = 0;
     for (; i + 64 <= n; i += 64) {
@@ -453,15 +474,7 @@ static uint64_t masked_diff(const uint8_t *p, const uint8_t *want, size_t n, con
         memcpy(&y1, want + i + 32, 32);
         acc |= (x0 ^ mv ^ y0) | (x1 ^ mv ^ y1);
     }
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x, y;
-        memcpy(&x, p + i, 8);
-        memcpy(&y, want + i, 8);
-        d |= x ^ m ^ y;
-    }
-    for (; i < n; i++)
-        d |= (uint64_t)(p[i] ^ mask[i & 3u] ^ want[i]);
-    return d | acc[0] | acc[1] | acc[2] | acc[3];
+    return diff_words(p, want, i, n, mask) | acc[0] | acc[1] | acc[2] | acc[3];
 }
 
 static int check_masked(const struct bench *b, uint32_t seq, const uint8_t *p, size_t len,
@@ -484,6 +497,36 @@ static int check_masked(const struct bench *b, uint32_t seq, const uint8_t *p, s
     }
     /* Then the pattern from byte 8: a multiple of 4, so key phase 0 again. */
     return digits_ok && masked_diff(p + n, b->pat[seq & (b->npat - 1)] + n, len - n, mask) == 0;
+}
+
+/* Binary echo, the "wire" way (wsjwt_client_bench_send_wire): every message
+ * goes on the wire as the same bytes, pattern 0, under a fresh key from the
+ * CSPRNG, so its payload is pattern 0 XOR that key: a different payload each
+ * time, told apart by the key (kept per message in flight, `keys`). The
+ * server's work is what any client's frames cost it (it unmasks every byte);
+ * ours is a copy per send (none from 16 KiB) instead of a masking pass, and
+ * one comparison per echo: against a byte echo (mask non-NULL, the reply is
+ * our frame as sent), its key and then its bytes as they are; against a
+ * WebSocket echo, the payload XOR the key. No sequence number is written or
+ * read. A wrong, reordered or repeated echo fails unless two messages in
+ * flight drew the same 32-bit key, when they are the same message. */
+static int check_wire(const struct bench *b, uint32_t key, const uint8_t *p, size_t len, const uint8_t *mask)
+{
+    if (len != b->o.size)
+        return 0;
+    const uint8_t *want = b->pat[0];
+    if (mask) {
+        uint32_t k;
+        memcpy(&k, mask, 4);
+        if (k != key)
+            return 0;
+        if (len > INLINE_CMP)
+            return memcmp(p, want, len) == 0;
+        key = 0; /* the bytes as they are: the same word loop with no key */
+    }
+    uint8_t m[4];
+    memcpy(m, &key, 4);
+    return (len > INLINE_CMP ? masked_diff(p, want, len, m) : diff_words(p, want, 0, len, m)) == 0;
 }
 
 /* ---- connections ------------------------------------------------------------------- */
@@ -543,9 +586,16 @@ static void send_at(struct bconn *bc, uint64_t t0)
     uint32_t seq = bc->sent;
     if (b->o.count && seq >= b->o.count)
         return; /* this connection's share of a fixed workload is sent */
-    uint8_t *p = w->pat[seq & (b->npat - 1)];
-    put_seq(b, p, b->o.size, seq);
-    int rc = wsjwt_client_send(bc->c, b->o.binary, p, b->o.size);
+    int rc;
+    if (b->wire) {
+        uint8_t key[4];
+        rc = wsjwt_client_bench_send_wire(bc->c, b->pat[0], b->o.size, key);
+        memcpy(&bc->keys[seq & (b->ring - 1)], key, 4);
+    } else {
+        uint8_t *p = w->pat[seq & (b->npat - 1)];
+        put_seq(b, p, b->o.size, seq);
+        rc = wsjwt_client_send(bc->c, b->o.binary, p, b->o.size);
+    }
     if (rc) {
         count_error(w, E_SEND);
         return;
@@ -767,7 +817,9 @@ static void on_reply(struct bconn *bc, int binary, const uint8_t *data, size_t l
         return;
     }
     if (bc->recv == bc->sent || binary != b->o.binary ||
-        !(mask ? check_masked(b, bc->recv, data, len, mask) : check_reply(b, bc->recv, data, len))) {
+        !(b->wire ? check_wire(b, bc->keys[bc->recv & (b->ring - 1)], data, len, mask)
+          : mask  ? check_masked(b, bc->recv, data, len, mask)
+                  : check_reply(b, bc->recv, data, len))) {
         count_error(w, E_MISMATCH);
         return;
     }
@@ -1511,12 +1563,15 @@ int cmd_bench(int argc, char **argv)
     b->w = calloc(o->threads, sizeof(*b->w));
     struct bconn *conns = calloc(o->conns, sizeof(*conns));
     uint64_t *ts = calloc((size_t)o->conns * b->ring, sizeof(uint64_t));
-    if (!b->w || !conns || !ts) {
+    b->wire = o->mode == M_ECHO && o->binary && !o->deflate;
+    uint32_t *keys = b->wire ? calloc((size_t)o->conns * b->ring, sizeof(uint32_t)) : NULL;
+    if (!b->w || !conns || !ts || (b->wire && !keys)) {
         fprintf(stderr, CMD ": out of memory\n");
         return EXIT_REFUSED;
     }
     for (uint32_t i = 0; i < o->conns; i++) {
         conns[i].ts = ts + (size_t)i * b->ring;
+        conns[i].keys = keys ? keys + (size_t)i * b->ring : NULL;
     }
     uint32_t per = o->conns / o->threads, extra = o->conns % o->threads, first = 0;
     for (uint32_t t = 0; t < o->threads; t++) {
@@ -1659,6 +1714,7 @@ int cmd_bench(int argc, char **argv)
     for (unsigned k = 0; k < b->npat; k++)
         free(b->pat[k]);
     free(ts);
+    free(keys);
     free(conns);
     free(b->w);
     tokenopts_release(&b->to);
