@@ -13,11 +13,12 @@
 # bench/run_server.sh drives them (g paced at WSJWT_CMP_OFFERED_RATE, h
 # broadcast to WSJWT_CMP_RECEIVERS receivers against `wsjwt serve --mode
 # broadcast`). About 5 minutes.
-# What the two check is not the same, and the difference is the point:
+# What the two do is not the same, and the difference is the point:
 # loadgen masks every frame once at start-up with fixed keys and sends every
-# upgrade with RFC 6455's example key; `wsjwt bench` masks every frame with a
-# fresh key from the CSPRNG and sends a random key per upgrade, as a real
-# client must. Both compare every echoed byte with what was sent.
+# upgrade with RFC 6455's example key; `wsjwt bench` gives every frame a
+# fresh key from the CSPRNG (binary messages: fixed wire bytes under it, so
+# each payload differs) and sends a random key per upgrade, as a real client
+# must. Both compare every echoed byte with what was sent.
 # shellcheck disable=SC2034,SC2154 # variables shared with bench/lib.sh
 set -eu
 build=${1:-build}
@@ -209,8 +210,9 @@ echo "because every window was full count as errors); h deliveries/s from 1 send
 echo "receivers of \`wsjwt serve --mode broadcast\` (\`wsjwt bench --mode broadcast\`, \`loadgen --broadcast\`). CPU is"
 echo "each process's user + system time over the measured window (100% = one core); us/op is the generator's"
 echo "CPU time per message or upgrade, which a busy machine disturbs less than the rates. A figure where a"
-echo "generator is near 100% of its core is that generator's limit, not the server's. \`wsjwt bench\` masks every frame with a fresh CSPRNG key and sends a"
-echo "random key per upgrade; loadgen replays frames masked once and RFC 6455's example key."
+echo "generator is near 100% of its core is that generator's limit, not the server's. \`wsjwt bench\` gives every frame a fresh CSPRNG key"
+echo "(binary: the same wire bytes under it, so every payload differs) and sends a random key per upgrade; loadgen replays frames"
+echo "masked once with fixed keys and RFC 6455's example key."
 echo
 awk -F'|' '
 function num(x) { return x != "" && x != "-1" && x != "-1.000" }

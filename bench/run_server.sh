@@ -6,7 +6,7 @@
 #   sh bench/run_server.sh BUILD_DIR
 # Each server runs alone, pinned to core 0; the load generator runs pinned to
 # core 1. Every process this script starts is stopped by its PID.
-# The load generator is `wsjwt bench` (fresh CSPRNG mask per frame, random
+# The load generator is `wsjwt bench` (fresh CSPRNG mask key per frame, random
 # key per upgrade, every echo checked; bench/run_loadgen_compare.sh shows it
 # keeps up with bench/loadgen) for every scenario: g paced with a 50 us tick
 # (as loadgen paces), h with --mode broadcast.
@@ -317,7 +317,7 @@ done >"$tmp/table"
 echo "Command: \`make bench\` -> \`sh bench/run_server.sh $build\`; $pinning. The servers run side by side"
 echo "(one measured at a time, the others idle) and rounds interleave them so that all meet the same noise. Driven by"
 if [ "$generator" = wsjwt ] && [ -x "$wsjwt" ]; then
-    echo "\`$wsjwt bench\` (one libuv thread; a fresh CSPRNG mask key per frame, as a real client; g paced with a 50 us"
+    echo "\`$wsjwt bench\` (one libuv thread; a fresh CSPRNG mask key per frame, as a real client, binary messages as fixed wire bytes under it; g paced with a 50 us"
     echo "tick, h with \`--mode broadcast\`) over loopback: best of $rounds rounds of $secs s measured after $warm s of warm-up"
 else
     echo "\`$lg\` (one thread, epoll) over loopback: best of $rounds rounds of $secs s measured after $warm s of warm-up"

@@ -6,7 +6,8 @@
  *   echo     N connections, each keeping D messages of S bytes in flight
  *            (closed loop), or sending at --rate messages/s in all (open
  *            loop); every reply is checked byte for byte against what was
- *            sent (a sequence number and a pattern); latency from send to
+ *            sent (text: a sequence number and a pattern; binary: fixed
+ *            wire bytes under a fresh key, see check_wire); latency from send to
  *            reply goes into a log-linear histogram.
  *   upgrade  N concurrent workers, each: connect, upgrade, check the status
  *            (101, or --expect-status), abort, repeat: upgrades/s.
