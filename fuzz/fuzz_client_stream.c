@@ -8,10 +8,14 @@
  *   bit 2   prepend a valid 101 (with the right Accept, and access_token when
  *           offered), fed in the same pieces as the rest, so the rest are
  *           frames; else the rest is the response
- *   bits 3-7 split step (1..32 bytes per read)
- * Invariants: text messages are valid UTF-8; messages respect the cap; the
- * close code reported is 1005, 1006 or a valid one; nothing leaks and the
- * loop closes cleanly. */
+ *   bits 3-6 split step (1..16 bytes per read)
+ *   bit 7   bench_raw_echo with bench_on_masked (the load generator's way
+ *           against a byte echo: masked frames required, whole small and
+ *           large ones handed over still masked), replies sent with
+ *           wsjwt_client_bench_send_wire
+ * Invariants: text messages are valid UTF-8 (masked ones are the caller's to
+ * check); messages respect the cap; the close code reported is 1005, 1006
+ * or a valid one; nothing leaks and the loop closes cleanly. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +55,19 @@ static void on_message(struct wsjwt_client *c, int binary, const uint8_t *p, siz
         __builtin_trap();
 }
 
+/* bench_on_masked: data XOR mask is the payload. */
+static void on_masked(struct wsjwt_client *c, int binary, const uint8_t *p, size_t len, const uint8_t mask[4],
+                      void *user)
+{
+    struct seen *s = user;
+    (void)binary;
+    if (len > s->cap || !s->opened || !mask)
+        __builtin_trap();
+    uint8_t key[4];
+    if (len && wsjwt_client_bench_send_wire(c, p, len > 16 ? 16 : len, key) != 0)
+        __builtin_trap();
+}
+
 static void on_close(struct wsjwt_client *c, int code, const char *reason, size_t len, void *user)
 {
     (void)c;
@@ -67,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     unsigned mode = data[0];
-    size_t step = (mode >> 3) + 1u;
+    size_t step = ((mode >> 3) & 15u) + 1u;
     data++;
     size--;
     uv_loop_t loop;
@@ -81,6 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .max_message = (mode & 2) ? 64u : 0,
         .cb = {on_open, on_message, NULL, NULL, on_close},
         .user = &s,
+        .bench_raw_echo = (mode & 128) != 0,
+        .bench_on_masked = (mode & 128) ? on_masked : NULL,
     };
     struct wsjwt_client *c = NULL;
     if (wsjwt_client_new(&loop, &o, &c) != 0 || wsjwt__client_attach_fake(c) != 0)
