@@ -852,6 +852,7 @@ struct multi {
     size_t req_len[RESTARTS + 1];
     char keys[RESTARTS + 1][WSJWT_WS_KEY_LEN + 1];
     int answered[RESTARTS + 1];
+    int reset[RESTARTS + 1]; /* the connection ended with a TCP reset */
     int accepted, opened, closed, close_code, restart_rc;
     struct wsjwt_client *c;
 };
@@ -861,6 +862,7 @@ static void multi_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     struct multi *m = s->data;
     int k = (int)((uv_tcp_t *)s - m->peers);
     if (n < 0 || m->answered[k]) { /* after the 101: the client's close frame, or its reset */
+        m->reset[k] = n == UV_ECONNRESET;
         uv_close((uv_handle_t *)s, NULL);
         return;
     }
@@ -917,9 +919,11 @@ static void multi_close(struct wsjwt_client *c, int code, const char *reason, si
 }
 
 /* Restarted from on_open: every connection is a new one with a fresh key,
- * every 101 is checked against its own key, one on_close at the very end,
- * and the loop closes cleanly (the sockets' epoll set goes with the last
- * client). */
+ * every 101 is checked against its own key, every connection but the last
+ * ends with a TCP reset as the server sees it (the restart keeps its
+ * socket and disconnects it: on the wire as close() with SO_LINGER 0), one
+ * on_close at the very end, and the loop closes cleanly (the sockets'
+ * epoll set goes with the last client). */
 static void test_restart(void **state)
 {
     (void)state;
@@ -951,6 +955,7 @@ static void test_restart(void **state)
         assert_non_null(strstr(m->req[i], "\r\ntoken: t.o.k\r\n"));
         for (int j = 0; j < i; j++)
             assert_string_not_equal(m->keys[i], m->keys[j]);
+        assert_int_equal(m->reset[i], i < RESTARTS); /* the last: our close frame, then the server's FIN */
     }
     wsjwt_client_free(m->c);
     loop_run(&m->loop);
