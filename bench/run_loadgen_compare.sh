@@ -17,7 +17,9 @@
 # loadgen masks every frame once at start-up with fixed keys and sends every
 # upgrade with RFC 6455's example key; `wsjwt bench` masks every frame with a
 # fresh key from the CSPRNG and sends a random key per upgrade, as a real
-# client must. Both compare every echoed byte with what was sent.
+# client must. Both compare every echoed byte with what was sent. Upgrades:
+# both end each connection with a reset; loadgen closes the socket and opens
+# a new one, `wsjwt bench` keeps it (connect AF_UNSPEC, then connect again).
 # shellcheck disable=SC2034,SC2154 # variables shared with bench/lib.sh
 set -eu
 build=${1:-build}
@@ -210,7 +212,8 @@ echo "receivers of \`wsjwt serve --mode broadcast\` (\`wsjwt bench --mode broadc
 echo "each process's user + system time over the measured window (100% = one core); us/op is the generator's"
 echo "CPU time per message or upgrade, which a busy machine disturbs less than the rates. A figure where a"
 echo "generator is near 100% of its core is that generator's limit, not the server's. \`wsjwt bench\` masks every frame with a fresh CSPRNG key and sends a"
-echo "random key per upgrade; loadgen replays frames masked once and RFC 6455's example key."
+echo "random key per upgrade (and checks the accept); loadgen replays frames masked once and RFC 6455's example key."
+echo "Upgrades end with a reset in both; \`wsjwt bench\` keeps its socket for the next (\`connect\` AF_UNSPEC), loadgen opens a new one."
 echo
 awk -F'|' '
 function num(x) { return x != "" && x != "-1" && x != "-1.000" }
