@@ -18,7 +18,9 @@
 # upgrade with RFC 6455's example key; `wsjwt bench` gives every frame a
 # fresh key from the CSPRNG (binary messages: fixed wire bytes under it, so
 # each payload differs) and sends a random key per upgrade, as a real client
-# must. Both compare every echoed byte with what was sent.
+# must. Both compare every echoed byte with what was sent. Upgrades: both
+# end each connection with a reset; loadgen closes the socket and opens a
+# new one, `wsjwt bench` keeps it (connect AF_UNSPEC, then connect again).
 # shellcheck disable=SC2034,SC2154 # variables shared with bench/lib.sh
 set -eu
 build=${1:-build}
@@ -211,8 +213,9 @@ echo "receivers of \`wsjwt serve --mode broadcast\` (\`wsjwt bench --mode broadc
 echo "each process's user + system time over the measured window (100% = one core); us/op is the generator's"
 echo "CPU time per message or upgrade, which a busy machine disturbs less than the rates. A figure where a"
 echo "generator is near 100% of its core is that generator's limit, not the server's. \`wsjwt bench\` gives every frame a fresh CSPRNG key"
-echo "(binary: the same wire bytes under it, so every payload differs) and sends a random key per upgrade; loadgen replays frames"
-echo "masked once with fixed keys and RFC 6455's example key."
+echo "(binary: the same wire bytes under it, so every payload differs) and sends a random key per upgrade (and checks the accept);"
+echo "loadgen replays frames masked once with fixed keys and RFC 6455's example key."
+echo "Upgrades end with a reset in both; \`wsjwt bench\` keeps its socket for the next (\`connect\` AF_UNSPEC), loadgen opens a new one."
 echo
 awk -F'|' '
 function num(x) { return x != "" && x != "-1" && x != "-1.000" }

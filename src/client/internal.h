@@ -69,12 +69,17 @@ static inline int wsjwt__client_mask(uint8_t out[4])
  *   add     registers a socket: 0 or a negative errno (-EEXIST, -ENOMEM...).
  *   forget  before the owner closes its socket: no event of it is delivered
  *           any more (not even one already taken from the kernel).
+ *   drop    the owner's event taken from the kernel and not yet delivered,
+ *           if any, is not delivered; the socket stays registered (its
+ *           connection ended and the socket connects again: the events
+ *           to come are the new connection's).
  *   run     wsjwt_client_run on the set (see poll.c). */
 struct wsjwt__cpoll;
 struct wsjwt__cpoll *wsjwt__cpoll_get(uv_loop_t *loop, void (*cb)(void *owner, uint32_t events));
 int wsjwt__cpoll_put(struct wsjwt__cpoll *p);
 int wsjwt__cpoll_add(struct wsjwt__cpoll *p, int fd, void *owner);
 void wsjwt__cpoll_forget(struct wsjwt__cpoll *p, void *owner);
+void wsjwt__cpoll_drop(struct wsjwt__cpoll *p, void *owner);
 /* Runs the loop from the set (wsjwt_client_run, wsjwt_client_run_every:
  * max_wait_ns 0 is no bound): 0, or a negative errno when epoll failed. */
 int wsjwt__cpoll_run(struct wsjwt__cpoll *p, uint64_t max_wait_ns, void (*on_turn)(void *arg), void *arg);

@@ -143,17 +143,22 @@ int wsjwt__cpoll_add(struct wsjwt__cpoll *p, int fd, void *owner)
     return 0;
 }
 
-void wsjwt__cpoll_forget(struct wsjwt__cpoll *p, void *owner)
+void wsjwt__cpoll_drop(struct wsjwt__cpoll *p, void *owner)
 {
     /* An owner has at most one event in a batch (one registration), and
      * the events up to the one being dispatched are taken already: nothing
      * to look for when the owner is the one being dispatched (a client
-     * closing its socket from its own event, as every upgrade ends). */
+     * ending its connection from its own event, as every upgrade ends). */
     for (int i = p->batch_i + 1; p->batch && p->current != owner && i < p->batch_n; i++)
         if (p->batch[i].data.ptr == owner) {
             p->batch[i].data.ptr = NULL;
             break;
         }
+}
+
+void wsjwt__cpoll_forget(struct wsjwt__cpoll *p, void *owner)
+{
+    wsjwt__cpoll_drop(p, owner);
     if (--p->sockets == 0)
         uv_unref((uv_handle_t *)&p->poll);
 }

@@ -203,6 +203,44 @@ test('upgrade: the accept is checked on restarted connections too', async () => 
   }
 });
 
+// A restart keeps the client's socket (connect(AF_UNSPEC), then connect
+// again) but not the connection: the server must see each upgrade on a TCP
+// connection of its own, each ended by a reset as close() with SO_LINGER 0
+// would end it (no FIN, no TIME_WAIT), never a half-closed or reused one.
+test('upgrade: every restart is a new TCP connection, each ended with a reset', async () => {
+  const ends = [];
+  let conns = 0;
+  const srv = net.createServer((sock) => {
+    conns++;
+    let head = '';
+    let reset = false;
+    sock.on('data', (d) => {
+      head += d;
+      if (!head.includes('\r\n\r\n')) return;
+      const key = /sec-websocket-key: *([^\r]*)/i.exec(head)[1];
+      head = '';
+      const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    });
+    sock.on('error', (e) => { reset = e.code === 'ECONNRESET'; });
+    sock.on('end', () => ends.push('fin'));
+    sock.on('close', () => ends.push(reset ? 'reset' : 'other'));
+  });
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  try {
+    const r = await bench([`ws://127.0.0.1:${srv.address().port}/`, '--mode', 'upgrade', '--token', token,
+      '--connections', '2', '--count', '20']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.json.upgrades, 20);
+    for (let i = 0; i < 100 && ends.length < conns; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.equal(conns, 20);
+    assert.deepEqual(ends, new Array(20).fill('reset'));
+  } finally {
+    srv.close();
+  }
+});
+
 // wss://: a restart is a new TLS session on the same context (the
 // certificate verified again each time), then the upgrade.
 test('upgrade over wss:// with one token: each restart a new TLS handshake, verified, counted', async (t) => {

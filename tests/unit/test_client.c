@@ -946,6 +946,8 @@ struct multi {
     size_t req_len[RESTARTS + 1];
     char keys[RESTARTS + 1][WSJWT_WS_KEY_LEN + 1];
     int answered[RESTARTS + 1];
+    int reset[RESTARTS + 1];     /* the connection ended with a TCP reset */
+    char peer[RESTARTS + 1][16]; /* the client's address as the server saw it */
     int accepted, opened, closed, close_code, restart_rc;
     struct wsjwt_client *c;
 };
@@ -955,6 +957,7 @@ static void multi_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     struct multi *m = s->data;
     int k = (int)((uv_tcp_t *)s - m->peers);
     if (n < 0 || m->answered[k]) { /* after the 101: the client's close frame, or its reset */
+        m->reset[k] = n == UV_ECONNRESET;
         uv_close((uv_handle_t *)s, NULL);
         return;
     }
@@ -980,10 +983,15 @@ static void multi_conn(uv_stream_t *l, int status)
     struct multi *m = l->data;
     assert_int_equal(status, 0);
     assert_true(m->accepted <= RESTARTS);
-    uv_tcp_t *p = &m->peers[m->accepted++];
+    int k = m->accepted++;
+    uv_tcp_t *p = &m->peers[k];
     uv_tcp_init(&m->loop, p);
     p->data = m;
     assert_int_equal(uv_accept(l, (uv_stream_t *)p), 0);
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    assert_int_equal(uv_tcp_getpeername(p, (struct sockaddr *)&ss, &sl), 0);
+    uv_ip4_name((const struct sockaddr_in *)&ss, m->peer[k], sizeof(m->peer[k]));
     uv_read_start((uv_stream_t *)p, peer_alloc, multi_read);
 }
 
@@ -1011,12 +1019,13 @@ static void multi_close(struct wsjwt_client *c, int code, const char *reason, si
 }
 
 /* Restarted from on_open: every connection is a new one with a fresh key,
- * every 101 is checked against its own key, one on_close at the very end,
- * and the loop closes cleanly (the sockets' epoll set goes with the last
- * client). */
-static void test_restart(void **state)
+ * every 101 is checked against its own key, every connection but the last
+ * ends with a TCP reset as the server sees it (the restart keeps its
+ * socket and disconnects it: on the wire as close() with SO_LINGER 0), one
+ * on_close at the very end, and the loop closes cleanly (the sockets'
+ * epoll set goes with the last client). */
+static void run_restart(const char *bind_address)
 {
-    (void)state;
     struct multi *m = calloc(1, sizeof(*m));
     assert_non_null(m);
     assert_int_equal(uv_loop_init(&m->loop), 0);
@@ -1031,7 +1040,7 @@ static void test_restart(void **state)
     uv_tcp_getsockname(&m->listener, (struct sockaddr *)&ss, &sl);
     char url[64];
     snprintf(url, sizeof(url), "ws://127.0.0.1:%d/r", ntohs(((struct sockaddr_in *)&ss)->sin_port));
-    struct wsjwt_client_opts o = {.url = url, .token = "t.o.k", .user = m};
+    struct wsjwt_client_opts o = {.url = url, .token = "t.o.k", .user = m, .bind_address = bind_address};
     o.cb = (struct wsjwt_client_callbacks){multi_open, NULL, NULL, NULL, multi_close};
     assert_int_equal(wsjwt_client_new(&m->loop, &o, &m->c), 0);
     assert_int_equal(wsjwt_client_restart(m->c), WSJWT_ESTATE); /* never connected */
@@ -1045,11 +1054,27 @@ static void test_restart(void **state)
         assert_non_null(strstr(m->req[i], "\r\ntoken: t.o.k\r\n"));
         for (int j = 0; j < i; j++)
             assert_string_not_equal(m->keys[i], m->keys[j]);
+        assert_int_equal(m->reset[i], i < RESTARTS); /* the last: our close frame, then the server's FIN */
+        assert_string_equal(m->peer[i], bind_address ? bind_address : "127.0.0.1");
     }
     wsjwt_client_free(m->c);
     loop_run(&m->loop);
     assert_int_equal(uv_loop_close(&m->loop), 0);
     free(m);
+}
+
+static void test_restart(void **state)
+{
+    (void)state;
+    run_restart(NULL);
+}
+
+/* The same with a source address (bind_address, as bench --sources): the
+ * kept socket stays bound to it, every connection comes from it. */
+static void test_restart_bound(void **state)
+{
+    (void)state;
+    run_restart("127.0.0.2");
 }
 
 /* The connect timeout after a restart counts from the restart, although
@@ -1303,6 +1328,7 @@ int main(void)
         cmocka_unit_test(test_random_cache),
         cmocka_unit_test(test_whole_frames_and_raw_echo),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_restart_bound),
         cmocka_unit_test(test_client_run),
         cmocka_unit_test(test_client_run_every),
         cmocka_unit_test(test_cork),

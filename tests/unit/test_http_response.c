@@ -236,6 +236,10 @@ static void test_response_parse(void **state)
     assert_string_equal(r.dump, "1 401 []\n[WWW-Authenticate]=[Bearer]\n");
     r = parse_all(1, S("HTTP/1.1 401 \r\n\r\n"), 0, 0);
     assert_int_equal(r.rc, 0);
+    /* RFC 7230 3.1.2: HTAB, SP, VCHAR and obs-text make a reason. */
+    r = parse_all(1, S("HTTP/1.1 401 No\tWay \xc3\xa9~\r\n\r\n"), 0, 0);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.dump, "1 401 [No\tWay \xc3\xa9~]\n");
     r = parse_all(1, S("HTTP/1.1 101 Switching"), 0, 0);
     assert_int_equal(r.rc, WSJWT_EAGAIN);
     const char *bad[] = {
@@ -246,6 +250,8 @@ static void test_response_parse(void **state)
         "HTTP/1.1 1O1 Letter\r\n\r\n",
         "HTTP/1.1  101 Two spaces\r\n\r\n",
         "HTTP/1.1 101 Bad\x01reason\r\n\r\n",
+        "HTTP/1.1 101 Bad\x7freason\r\n\r\n",
+        "HTTP/1.1 101 Bare\rCR\r\n\r\n",
         "HTTP/1.1 101 OK\r\nUpgrade websocket\r\n\r\n",
         "HTTP/1.1 101 OK\r\n folded\r\n\r\n",
         "HTTP/1.1 101 OK\nUpgrade: websocket\r\n\r\n",
