@@ -514,8 +514,13 @@ static int cork_flush(struct wsjwt_client *c)
     size_t total = cork.len + cork.ext;
     ssize_t w;
     if (!cork.nseg) {
-        iov[k++] = (struct iovec){cork.p, cork.len};
         w = sock_send(c, cork.p, cork.len);
+        if (w == (ssize_t)total) { /* the usual end: all taken */
+            cork.owner = NULL;
+            cork.len = 0;
+            return 0;
+        }
+        iov[k++] = (struct iovec){cork.p, cork.len};
     } else {
         memcpy(iov, cork.seg, cork.nseg * sizeof(*iov));
         k = cork.nseg;
