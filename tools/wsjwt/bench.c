@@ -593,10 +593,9 @@ static inline __attribute__((always_inline)) void send_at(struct bconn *bc, uint
     if (b->o.count && seq >= b->o.count)
         return; /* this connection's share of a fixed workload is sent */
     int rc;
-    if (b->wire) {
-        uint8_t key[4];
-        rc = wsjwt_client_bench_send_wire(bc->c, b->pat[0], b->o.size, key);
-        memcpy(&bc->keys[seq & (b->ring - 1)], key, 4);
+    if (b->wire) { /* the key straight into its slot */
+        rc = wsjwt_client_bench_send_wire(bc->c, b->pat[0], b->o.size,
+                                          (uint8_t *)&bc->keys[seq & (b->ring - 1)]);
     } else {
         uint8_t *p = w->pat[seq & (b->npat - 1)];
         put_seq(b, p, b->o.size, seq);
