@@ -243,7 +243,7 @@ test('upgrade: every restart is a new TCP connection, each ended with a reset', 
 
 // wss://: a restart is a new TLS session on the same context (the
 // certificate verified again each time), then the upgrade.
-test('upgrade over wss:// with one token: each restart a new TLS handshake, verified, counted', async (t) => {
+test('over wss:// with one token: each restart a new TLS handshake, verified, counted; binary echo checked', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsjwt-bench-tls-'));
   const ossl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   try {
@@ -270,6 +270,15 @@ test('upgrade over wss:// with one token: each restart a new TLS handshake, veri
       '--connections', '2', '--count', '20']);
     assert.equal(r.code, 0, r.err);
     assert.equal(r.json.upgrades, 20);
+    // binary echo over TLS: the wire sends go through the TLS engine (no cork,
+    // no segments), short and long messages, every reply checked
+    for (const size of ['32', '20000']) {
+      r = await bench([url, '--token', token, ...ca, '--binary', '--size', size, '--connections', '2',
+        '--in-flight', '4', ...SHORT]);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.json.errors, 0, JSON.stringify(r.json.errors_by_kind));
+      assert.ok(r.json.messages > 50, `${size}: ${r.json.messages}`);
+    }
     // without the CA every handshake fails verification, each one counted
     r = await bench([url, '--mode', 'upgrade', '--token', token, '--connections', '2', '--count', '6']);
     assert.equal(r.code, 1);
