@@ -262,6 +262,12 @@ static void cb_open(struct wsjwt_client *c, const char *protocol, void *user)
         assert_int_equal(wsjwt_client_bench_send_wire(c, b + 1, WIRE_BIG, w->wire_keys[2]), 0);
         assert_int_equal(wsjwt_client_bench_send_wire(c, b, 1, NULL), WSJWT_EINVAL);
         w->wire_q = wsjwt_client_queued(c);
+        /* max_send_queue (40 100) counts the segments too: 100 more bytes
+         * do not fit, by either way of sending, and nothing is queued */
+        uint8_t k[4];
+        assert_int_equal(wsjwt_client_bench_send_wire(c, b, 100, k), WSJWT_EBACKPRESSURE);
+        assert_int_equal(wsjwt_client_send(c, 1, b, 100), WSJWT_EBACKPRESSURE);
+        assert_int_equal(wsjwt_client_queued(c), w->wire_q);
         uv_timer_start(&w->drip, on_wire_turn, 0, 0);
     }
     if (protocol)
@@ -432,7 +438,7 @@ static void test_send_wire(void **state)
     (void)state;
     struct script sc = {OK_101 ACCEPT "\r\n", NULL, 0, 0, 0};
     struct world *w = malloc(sizeof(*w));
-    struct wsjwt_client_opts o = {0};
+    struct wsjwt_client_opts o = {.max_send_queue = 40100};
     run(&sc, &o, w);
     w->wire = 1;
     go(w, &o);
