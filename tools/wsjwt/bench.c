@@ -24,7 +24,9 @@
  * connections; the main thread only steps the phases and prints progress.
  * Counters are per thread and published with relaxed atomic stores.
  */
+#define _GNU_SOURCE /* unshare(CLONE_FILES) */
 #include <math.h>
+#include <sched.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1092,6 +1094,15 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct bench *b = w->b;
+    /* A descriptor table of the loop's own, as a single-threaded process
+     * has: while threads share one, the kernel takes and drops a reference
+     * on the file at every system call on a descriptor (fdget's light way
+     * is for a table nobody else uses). The table starts as a copy of the
+     * process's (stdout, stderr, the loop's descriptors), and the sockets
+     * this thread opens are in it only: no other thread uses them. perf,
+     * 100 x 8 x 32 B echo against raw_echo: fput 0.5% -> 0.05% of the
+     * generator's time. If unshare fails, the shared table does as before. */
+    (void)unshare(CLONE_FILES);
     if (b->o.mode != M_UPGRADE) {
         while (w->next_start < w->n && w->connecting < CONNECT_BATCH)
             start_conn(w, &w->conns[w->next_start++]);
