@@ -761,18 +761,18 @@ static __attribute__((noinline)) int queue_wire(struct wsjwt_client *c, const vo
 static inline __attribute__((always_inline)) int small_corked(struct wsjwt_client *c, unsigned first,
                                                               const void *data, size_t len, uint8_t *wire_key)
 {
-    struct wsjwt__rand_cache *rc = &wsjwt__rand_cache;
     if (!c || !data || c->state != ST_OPEN || len >= 126 || !c->depth || !c->nodelay || c->fd < 0 || c->tls ||
         c->out.len != c->out_off ||
         (cork.owner == c ? cork.len + cork.ext + len > c->max_send_queue : cork.owner || !cork.p) ||
-        len + 6 > CORK_SIZE - cork.len || rc->pos + 4 > WSJWT__RAND_CACHE)
+        len + 6 > CORK_SIZE - cork.len)
         return 0;
     uint8_t *p = cork.p + cork.len;
+    /* The key first: nothing is queued until cork.len moves, so a failed
+     * refill leaves nothing behind and the general way reports it. */
+    if (wsjwt__client_mask(p + 2) != 0)
+        return 0;
     p[0] = (uint8_t)first;
     p[1] = (uint8_t)(0x80u | len);
-    memcpy(p + 2, rc->buf + rc->pos, 4);
-    memset(rc->buf + rc->pos, 0, 4); /* bytes handed out are not kept (random.c) */
-    rc->pos += 4;
     if (wire_key) {
         memcpy(wire_key, p + 2, 4);
         memcpy(p + 6, data, len);
