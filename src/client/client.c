@@ -1445,25 +1445,28 @@ static size_t frame_need(const uint8_t *p, size_t n)
     return len > SIZE_MAX - hs ? SIZE_MAX : hs + (size_t)len;
 }
 
-/* bench_on_masked: the whole frame p (need bytes) is handed over masked when
- * it is a complete data message as we send them. Returns 1 when it was, 0
- * when it must go the usual way (strip_mask, the decoder), or an error for a
- * message over the cap. The header is checked as the decoder would (RFC
- * 6455 5.2: minimal length encoding); the payload's bytes, UTF-8 included,
- * are the caller's to compare with what it sent. */
-static int masked_message(struct wsjwt_client *c, const uint8_t *p, size_t need)
+/* bench_on_masked: the whole frame p, whose header before the key is hs
+ * bytes (2, 4 or 10) and whose payload is plen bytes, is handed over masked
+ * when it is a complete data message as we send them. Returns 1 when it
+ * was, 0 when it must go the usual way (strip_mask, the decoder), or an
+ * error for a message over the cap. The header is checked as the decoder
+ * would (RFC 6455 5.2: minimal length encoding); the payload's bytes, UTF-8
+ * included, are the caller's to compare with what it sent. In line, with
+ * hs a constant 2 from rx_frames' short way: the length checks fold away. */
+static inline __attribute__((always_inline)) int masked_message(struct wsjwt_client *c, const uint8_t *p,
+                                                                size_t hs, size_t plen)
 {
-    unsigned op = p[0] & 0x0fu, l7 = p[1] & 0x7fu;
-    if ((p[0] & 0xf0u) != WSJWT__WS_FIN || (op != WSJWT__WS_TEXT && op != WSJWT__WS_BINARY) ||
+    unsigned b0 = p[0]; /* FIN, no RSV bit, text or binary */
+    if ((b0 != (WSJWT__WS_FIN | WSJWT__WS_TEXT) && b0 != (WSJWT__WS_FIN | WSJWT__WS_BINARY)) ||
         !(p[1] & 0x80u))
         return 0;
-    size_t hs = 2u + (l7 == 126 ? 2u : l7 == 127 ? 8u : 0u), plen = need - hs - 4u;
-    if ((l7 == 126 && plen < 126) || (l7 == 127 && plen <= 0xffffu))
+    if ((hs == 4 && plen < 126) || (hs == 10 && plen <= 0xffffu))
         return 0; /* not minimal: the decoder refuses it */
     if (plen > c->max_message)
         return WSJWT_EWS_MESSAGE_TOO_BIG;
-    if (!c->freed && (c->state == ST_OPEN || c->state == ST_CLOSING))
-        c->on_masked(c, op == WSJWT__WS_BINARY, p + hs + 4, plen, p + hs, c->user);
+    /* rx_frames, the only caller, runs while the state is OPEN or CLOSING */
+    if (!c->freed)
+        c->on_masked(c, b0 == (WSJWT__WS_FIN | WSJWT__WS_BINARY), p + hs + 4, plen, p + hs, c->user);
     return 1;
 }
 
@@ -1524,21 +1527,12 @@ static void rx_frames(struct wsjwt_client *c, size_t off)
              * without frame_need and the checks for frames that span reads
              * (callgrind, bench's 32-byte echo: about 25 instructions less
              * per message; see small_corked for the whole). */
-            unsigned b0 = in[off], b1 = in[off + 1], l7 = b1 & 0x7fu;
+            unsigned b1 = in[off + 1], l7 = b1 & 0x7fu;
             size_t small = 2u + l7 + ((b1 & 0x80u) ? 4u : 0u);
             if (l7 < 126 && small <= len - off) {
-                int rc = 0;
-                if (!(b1 & 0x80u)) {
-                    if (!c->raw_echo)
-                        rc = small_message(c, in + off);
-                } else if (c->on_masked && (b0 == (WSJWT__WS_FIN | WSJWT__WS_TEXT) ||
-                                            b0 == (WSJWT__WS_FIN | WSJWT__WS_BINARY))) {
-                    /* masked_message's checks, for a small frame */
-                    rc = l7 > c->max_message ? WSJWT_EWS_MESSAGE_TOO_BIG : 1;
-                    if (rc == 1 && !c->freed)
-                        c->on_masked(c, b0 == (WSJWT__WS_FIN | WSJWT__WS_BINARY), in + off + 6, l7,
-                                     in + off + 2, c->user);
-                }
+                int rc = (b1 & 0x80u)  ? (c->on_masked ? masked_message(c, in + off, 2, l7) : 0)
+                         : c->raw_echo ? 0
+                                       : small_message(c, in + off);
                 if (rc < 0) {
                     fail(c, rc, NULL, 0);
                     return;
@@ -1556,9 +1550,12 @@ static void rx_frames(struct wsjwt_client *c, size_t off)
             need = frame_need(in + off, len - off);
             if (need == 0 || (need > len - off && need <= c->rbuf.cap))
                 break;
-            if (!c->msg_open && need <= len - off && (c->on_masked || !c->raw_echo)) {
-                /* A whole message in one frame: the two short ways. */
-                int rc = c->on_masked ? masked_message(c, in + off, need) : small_message(c, in + off);
+            if (!c->msg_open && need <= len - off && c->on_masked) {
+                /* A whole larger message in one frame, handed over masked
+                 * (small ones took the way above). */
+                unsigned l7 = in[off + 1] & 0x7fu;
+                size_t hs = 2u + (l7 == 126 ? 2u : l7 == 127 ? 8u : 0u);
+                int rc = masked_message(c, in + off, hs, need - hs - 4u);
                 if (rc < 0) {
                     fail(c, rc, NULL, 0);
                     return;
